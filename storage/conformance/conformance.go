@@ -1,0 +1,918 @@
+// Package conformance is the test suite every storage.Store must pass. A
+// backend's tests call RunTests with a function that opens an empty store.
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"gatehouse/storage"
+)
+
+// RunTests runs the suite. newStore must return an empty store and arrange
+// for its closing when t ends; every subtest gets its own.
+func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	suites := []struct {
+		name  string
+		tests []test
+	}{
+		{"Users", userTests},
+		{"Clients", clientTests},
+		{"Grants", grantTests},
+		{"Tokens", tokenTests},
+		{"Books", bookTests},
+		{"SigningKeys", signingKeyTests},
+		{"Transactions", txTests},
+		{"Misc", miscTests},
+	}
+	for _, suite := range suites {
+		t.Run(suite.name, func(t *testing.T) {
+			for _, tc := range suite.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					tc.run(t, newStore(t))
+				})
+			}
+		})
+	}
+}
+
+type test struct {
+	name string
+	run  func(t *testing.T, s storage.Store)
+}
+
+// base is the suite's "now": a whole microsecond, as the stores keep.
+var base = time.Date(2030, time.March, 4, 5, 6, 7, 123456000, time.UTC)
+
+// at returns base moved by d.
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+// equateEmpty lets a backend return nil or an empty slice alike.
+var equateEmpty = cmpopts.EquateEmpty()
+
+func wantErr(t *testing.T, op string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", op, err, want)
+	}
+}
+
+func mustOK(t *testing.T, op string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", op, err)
+	}
+}
+
+func newUser(username string) storage.User {
+	return storage.User{ID: storage.NewID(), Username: username, PasswordHash: "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA", CreatedAt: base}
+}
+
+func mustCreateUser(t *testing.T, s storage.Store, username string) storage.User {
+	t.Helper()
+	u := newUser(username)
+	mustOK(t, "CreateUser", s.CreateUser(t.Context(), u))
+	return u
+}
+
+func mustCreateClient(t *testing.T, s storage.Store, ownerID string) storage.Client {
+	t.Helper()
+	c := storage.Client{
+		ID:           storage.NewID(),
+		OwnerID:      ownerID,
+		Name:         "Reading list",
+		SecretHash:   []byte("$2a$12$secret-hash"),
+		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
+		Scopes:       []string{"openid", "books:read"},
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		CreatedAt:    base,
+		UpdatedAt:    base,
+	}
+	mustOK(t, "CreateClient", s.CreateClient(t.Context(), c))
+	return c
+}
+
+func newToken(kind storage.TokenKind, clientID, subject, requestID string) storage.Token {
+	return storage.Token{
+		Kind:        kind,
+		Signature:   storage.NewID(),
+		RequestID:   requestID,
+		ClientID:    clientID,
+		Subject:     subject,
+		Active:      true,
+		RequestedAt: base,
+		ExpiresAt:   at(time.Hour),
+		Data:        []byte(`{"id":"` + requestID + `"}`),
+	}
+}
+
+func mustCreateToken(t *testing.T, s storage.Store, tok storage.Token) storage.Token {
+	t.Helper()
+	mustOK(t, "CreateToken", s.CreateToken(t.Context(), tok))
+	return tok
+}
+
+func mustGetToken(t *testing.T, s storage.Store, kind storage.TokenKind, signature string) storage.Token {
+	t.Helper()
+	tok, err := s.GetToken(t.Context(), kind, signature)
+	mustOK(t, "GetToken", err)
+	return tok
+}
+
+// tokenExists reports whether the row is there, failing on other errors.
+func tokenExists(t *testing.T, s storage.Store, tok storage.Token) bool {
+	t.Helper()
+	_, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false
+	}
+	mustOK(t, "GetToken", err)
+	return true
+}
+
+// mustTokens checks which of the tokens exist.
+func mustTokens(t *testing.T, s storage.Store, present, gone []storage.Token) {
+	t.Helper()
+	for _, tok := range present {
+		if !tokenExists(t, s, tok) {
+			t.Errorf("%s token of client %s, subject %q, request %s: gone, want present", tok.Kind, tok.ClientID, tok.Subject, tok.RequestID)
+		}
+	}
+	for _, tok := range gone {
+		if tokenExists(t, s, tok) {
+			t.Errorf("%s token of client %s, subject %q, request %s: present, want gone", tok.Kind, tok.ClientID, tok.Subject, tok.RequestID)
+		}
+	}
+}
+
+// race runs fn n times at once and returns the errors, in call order.
+func race(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// mustOneWinner checks that exactly one error is nil and every other is
+// storage.ErrInactive, and returns the winner's index.
+func mustOneWinner(t *testing.T, errs []error) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("callers %d and %d both succeeded", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, storage.ErrInactive):
+			t.Fatalf("caller %d: got error %v, want nil or %v", i, err, storage.ErrInactive)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no caller succeeded")
+	}
+	return winner
+}
+
+var userTests = []test{
+	{"CreateAndGet", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u := mustCreateUser(t, s, "Alice")
+		want := u
+		want.Username = "alice"
+
+		got, err := s.GetUser(ctx, u.ID)
+		mustOK(t, "GetUser", err)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GetUser (-want +got):\n%s", diff)
+		}
+		for _, name := range []string{"alice", "ALICE", "aLiCe"} {
+			got, err := s.GetUserByUsername(ctx, name)
+			mustOK(t, "GetUserByUsername "+name, err)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("GetUserByUsername(%q) (-want +got):\n%s", name, diff)
+			}
+		}
+	}},
+	{"UsernameTakenWhateverTheCase", func(t *testing.T, s storage.Store) {
+		mustCreateUser(t, s, "bob")
+		err := s.CreateUser(t.Context(), newUser("BoB"))
+		wantErr(t, "CreateUser", err, storage.ErrConflict)
+	}},
+	{"IDTaken", func(t *testing.T, s storage.Store) {
+		u := mustCreateUser(t, s, "carol")
+		dup := newUser("dave")
+		dup.ID = u.ID
+		err := s.CreateUser(t.Context(), dup)
+		wantErr(t, "CreateUser", err, storage.ErrConflict)
+	}},
+	{"NotFound", func(t *testing.T, s storage.Store) {
+		_, err := s.GetUser(t.Context(), "missing")
+		wantErr(t, "GetUser", err, storage.ErrNotFound)
+		_, err = s.GetUserByUsername(t.Context(), "missing")
+		wantErr(t, "GetUserByUsername", err, storage.ErrNotFound)
+	}},
+	{"Count", func(t *testing.T, s storage.Store) {
+		for want := range 4 {
+			got, err := s.CountUsers(t.Context())
+			mustOK(t, "CountUsers", err)
+			if got != want {
+				t.Fatalf("CountUsers = %d, want %d", got, want)
+			}
+			mustCreateUser(t, s, fmt.Sprintf("user%d", want))
+		}
+	}},
+}
+
+var clientTests = []test{
+	{"CreateAndGet", func(t *testing.T, s storage.Store) {
+		owner := mustCreateUser(t, s, "owner")
+		confidential := mustCreateClient(t, s, owner.ID)
+		public := storage.Client{
+			ID:           storage.NewID(),
+			Name:         "CLI",
+			Public:       true,
+			RedirectURIs: []string{"com.example.app:/cb"},
+			Scopes:       []string{"books:read"},
+			GrantTypes:   []string{"authorization_code"},
+			CreatedAt:    at(time.Second),
+			UpdatedAt:    at(2 * time.Second),
+		}
+		mustOK(t, "CreateClient", s.CreateClient(t.Context(), public))
+
+		for _, want := range []storage.Client{confidential, public} {
+			got, err := s.GetClient(t.Context(), want.ID)
+			mustOK(t, "GetClient", err)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("GetClient(%s) (-want +got):\n%s", want.Name, diff)
+			}
+		}
+	}},
+	{"IDTaken", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		wantErr(t, "CreateClient", s.CreateClient(t.Context(), c), storage.ErrConflict)
+	}},
+	{"NotFound", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		_, err := s.GetClient(ctx, "missing")
+		wantErr(t, "GetClient", err, storage.ErrNotFound)
+		err = s.UpdateClient(ctx, storage.Client{ID: "missing", Name: "x", UpdatedAt: base})
+		wantErr(t, "UpdateClient", err, storage.ErrNotFound)
+		err = s.SetClientSecret(ctx, "missing", []byte("hash"), base)
+		wantErr(t, "SetClientSecret", err, storage.ErrNotFound)
+		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "missing"), storage.ErrNotFound)
+	}},
+	{"UpdateChangesOnlyEditableFields", func(t *testing.T, s storage.Store) {
+		owner := mustCreateUser(t, s, "owner")
+		c := mustCreateClient(t, s, owner.ID)
+		update := storage.Client{
+			ID:           c.ID,
+			OwnerID:      "",
+			Name:         "Renamed",
+			SecretHash:   []byte("ignored"),
+			Public:       true,
+			RedirectURIs: []string{"https://new.example/cb"},
+			Scopes:       []string{"books:write"},
+			GrantTypes:   []string{"client_credentials"},
+			CreatedAt:    at(time.Hour),
+			UpdatedAt:    at(time.Minute),
+		}
+		mustOK(t, "UpdateClient", s.UpdateClient(t.Context(), update))
+
+		want := c
+		want.Name, want.RedirectURIs, want.Scopes, want.GrantTypes, want.UpdatedAt =
+			update.Name, update.RedirectURIs, update.Scopes, update.GrantTypes, update.UpdatedAt
+		got, err := s.GetClient(t.Context(), c.ID)
+		mustOK(t, "GetClient", err)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("after UpdateClient (-want +got):\n%s", diff)
+		}
+	}},
+	{"SetClientSecret", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		mustOK(t, "SetClientSecret", s.SetClientSecret(t.Context(), c.ID, []byte("new-hash"), at(time.Hour)))
+		want := c
+		want.SecretHash, want.UpdatedAt = []byte("new-hash"), at(time.Hour)
+		got, err := s.GetClient(t.Context(), c.ID)
+		mustOK(t, "GetClient", err)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("after SetClientSecret (-want +got):\n%s", diff)
+		}
+	}},
+	{"ListByCreation", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		var all []storage.Client
+		for i, owner := range []string{alice.ID, bob.ID, "", alice.ID} {
+			c := storage.Client{
+				ID: storage.NewID(), OwnerID: owner, Name: fmt.Sprintf("app %d", i), Public: true,
+				// Created in the reverse of insertion order.
+				CreatedAt: at(-time.Duration(i) * time.Minute), UpdatedAt: base,
+			}
+			mustOK(t, "CreateClient", s.CreateClient(ctx, c))
+			all = append([]storage.Client{c}, all...)
+		}
+
+		got, err := s.ListClients(ctx)
+		mustOK(t, "ListClients", err)
+		if diff := cmp.Diff(all, got, equateEmpty); diff != "" {
+			t.Errorf("ListClients (-want +got):\n%s", diff)
+		}
+		for _, tc := range []struct {
+			owner string
+			want  []storage.Client
+		}{
+			{alice.ID, []storage.Client{all[0], all[3]}},
+			{bob.ID, []storage.Client{all[2]}},
+			{"nobody", nil},
+		} {
+			got, err := s.ListClientsByOwner(ctx, tc.owner)
+			mustOK(t, "ListClientsByOwner", err)
+			if diff := cmp.Diff(tc.want, got, equateEmpty); diff != "" {
+				t.Errorf("ListClientsByOwner(%s) (-want +got):\n%s", tc.owner, diff)
+			}
+		}
+	}},
+	{"ListEmpty", func(t *testing.T, s storage.Store) {
+		got, err := s.ListClients(t.Context())
+		mustOK(t, "ListClients", err)
+		if len(got) != 0 {
+			t.Errorf("ListClients = %v, want none", got)
+		}
+	}},
+	{"DeleteTakesGrantsAndTokens", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u := mustCreateUser(t, s, "user")
+		doomed, kept := mustCreateClient(t, s, ""), mustCreateClient(t, s, "")
+		for _, c := range []storage.Client{doomed, kept} {
+			mustOK(t, "PutGrant", s.PutGrant(ctx, storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}))
+		}
+		gone := []storage.Token{
+			mustCreateToken(t, s, newToken(storage.KindAccess, doomed.ID, u.ID, "r1")),
+			mustCreateToken(t, s, newToken(storage.KindRefresh, doomed.ID, u.ID, "r1")),
+			mustCreateToken(t, s, newToken(storage.KindAccess, doomed.ID, "", "r2")),
+		}
+		present := []storage.Token{
+			mustCreateToken(t, s, newToken(storage.KindAccess, kept.ID, u.ID, "r3")),
+		}
+
+		mustOK(t, "DeleteClient", s.DeleteClient(ctx, doomed.ID))
+
+		_, err := s.GetClient(ctx, doomed.ID)
+		wantErr(t, "GetClient", err, storage.ErrNotFound)
+		_, err = s.GetGrant(ctx, u.ID, doomed.ID)
+		wantErr(t, "GetGrant of the deleted client", err, storage.ErrNotFound)
+		_, err = s.GetGrant(ctx, u.ID, kept.ID)
+		mustOK(t, "GetGrant of the other client", err)
+		mustTokens(t, s, present, gone)
+	}},
+}
+
+var grantTests = []test{
+	{"PutAndGet", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		want := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:read"}, CreatedAt: base, UpdatedAt: base}
+		mustOK(t, "PutGrant", s.PutGrant(t.Context(), want))
+		got, err := s.GetGrant(t.Context(), u.ID, c.ID)
+		mustOK(t, "GetGrant", err)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GetGrant (-want +got):\n%s", diff)
+		}
+	}},
+	{"PutAgainReplacesScopes", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		first := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}
+		mustOK(t, "PutGrant", s.PutGrant(ctx, first))
+		second := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:write"}, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}
+		mustOK(t, "PutGrant", s.PutGrant(ctx, second))
+
+		want := second
+		want.CreatedAt = first.CreatedAt
+		got, err := s.GetGrant(ctx, u.ID, c.ID)
+		mustOK(t, "GetGrant", err)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GetGrant (-want +got):\n%s", diff)
+		}
+	}},
+	{"GetNotFound", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		_, err := s.GetGrant(t.Context(), u.ID, c.ID)
+		wantErr(t, "GetGrant", err, storage.ErrNotFound)
+	}},
+	{"ListNewestFirst", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		c1, c2 := mustCreateClient(t, s, ""), mustCreateClient(t, s, "")
+		older := storage.Grant{UserID: alice.ID, ClientID: c1.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}
+		newer := storage.Grant{UserID: alice.ID, ClientID: c2.ID, Scopes: []string{"books:read"}, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}
+		other := storage.Grant{UserID: bob.ID, ClientID: c1.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}
+		for _, g := range []storage.Grant{older, newer, other} {
+			mustOK(t, "PutGrant", s.PutGrant(ctx, g))
+		}
+		for _, tc := range []struct {
+			user string
+			want []storage.Grant
+		}{
+			{alice.ID, []storage.Grant{newer, older}},
+			{bob.ID, []storage.Grant{other}},
+			{"nobody", nil},
+		} {
+			got, err := s.ListGrants(ctx, tc.user)
+			mustOK(t, "ListGrants", err)
+			if diff := cmp.Diff(tc.want, got, equateEmpty); diff != "" {
+				t.Errorf("ListGrants(%s) (-want +got):\n%s", tc.user, diff)
+			}
+		}
+	}},
+	{"RevokeTakesOnlyThatUsersTokensOfThatClient", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		c1, c2 := mustCreateClient(t, s, ""), mustCreateClient(t, s, "")
+		for _, pair := range [][2]string{{alice.ID, c1.ID}, {alice.ID, c2.ID}, {bob.ID, c1.ID}} {
+			mustOK(t, "PutGrant", s.PutGrant(ctx, storage.Grant{UserID: pair[0], ClientID: pair[1], Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}))
+		}
+		gone := []storage.Token{
+			mustCreateToken(t, s, newToken(storage.KindAccess, c1.ID, alice.ID, "a1")),
+			mustCreateToken(t, s, newToken(storage.KindRefresh, c1.ID, alice.ID, "a1")),
+			mustCreateToken(t, s, newToken(storage.KindAccess, c1.ID, alice.ID, "a2")),
+		}
+		present := []storage.Token{
+			mustCreateToken(t, s, newToken(storage.KindAccess, c2.ID, alice.ID, "a3")),
+			mustCreateToken(t, s, newToken(storage.KindAccess, c1.ID, bob.ID, "b1")),
+			mustCreateToken(t, s, newToken(storage.KindAccess, c1.ID, "", "cc")),
+		}
+
+		mustOK(t, "RevokeGrant", s.RevokeGrant(ctx, alice.ID, c1.ID))
+
+		_, err := s.GetGrant(ctx, alice.ID, c1.ID)
+		wantErr(t, "GetGrant of the revoked grant", err, storage.ErrNotFound)
+		for _, pair := range [][2]string{{alice.ID, c2.ID}, {bob.ID, c1.ID}} {
+			_, err := s.GetGrant(ctx, pair[0], pair[1])
+			mustOK(t, "GetGrant of another grant", err)
+		}
+		mustTokens(t, s, present, gone)
+	}},
+	{"RevokeTokensWithoutGrant", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		tok := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, u.ID, "r"))
+		mustOK(t, "RevokeGrant", s.RevokeGrant(t.Context(), u.ID, c.ID))
+		mustTokens(t, s, nil, []storage.Token{tok})
+	}},
+	{"RevokeNothing", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		wantErr(t, "RevokeGrant", s.RevokeGrant(t.Context(), u.ID, c.ID), storage.ErrNotFound)
+	}},
+}
+
+var tokenTests = []test{
+	{"CreateAndGet", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		for _, kind := range []storage.TokenKind{storage.KindCode, storage.KindAccess, storage.KindRefresh, storage.KindPKCE, storage.KindOIDC} {
+			want := newToken(kind, c.ID, u.ID, "req")
+			want.AccessSignature = "access-signature"
+			mustCreateToken(t, s, want)
+			got := mustGetToken(t, s, kind, want.Signature)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("GetToken(%s) (-want +got):\n%s", kind, diff)
+			}
+		}
+	}},
+	{"ClientCredentialsHaveNoSubject", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		want := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+		got := mustGetToken(t, s, want.Kind, want.Signature)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GetToken (-want +got):\n%s", diff)
+		}
+	}},
+	{"SignatureTaken", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		tok := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+		wantErr(t, "CreateToken", s.CreateToken(t.Context(), tok), storage.ErrConflict)
+
+		other := tok
+		other.Kind = storage.KindRefresh
+		mustOK(t, "CreateToken of another kind with the same signature", s.CreateToken(t.Context(), other))
+	}},
+	{"NotFound", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		c := mustCreateClient(t, s, "")
+		tok := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+		_, err := s.GetToken(ctx, storage.KindAccess, "missing")
+		wantErr(t, "GetToken", err, storage.ErrNotFound)
+		_, err = s.GetToken(ctx, storage.KindRefresh, tok.Signature)
+		wantErr(t, "GetToken of another kind", err, storage.ErrNotFound)
+		wantErr(t, "DeactivateToken", s.DeactivateToken(ctx, storage.KindAccess, "missing"), storage.ErrNotFound)
+		wantErr(t, "DeleteToken", s.DeleteToken(ctx, storage.KindAccess, "missing"), storage.ErrNotFound)
+	}},
+	{"CodeWorksOnce", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		code := mustCreateToken(t, s, newToken(storage.KindCode, c.ID, u.ID, "req"))
+
+		mustOK(t, "first DeactivateToken", s.DeactivateToken(ctx, code.Kind, code.Signature))
+		want := code
+		want.Active = false
+		got := mustGetToken(t, s, code.Kind, code.Signature)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GetToken after use (-want +got):\n%s", diff)
+		}
+		wantErr(t, "second DeactivateToken", s.DeactivateToken(ctx, code.Kind, code.Signature), storage.ErrInactive)
+	}},
+	{"ConcurrentRedemptionHasOneWinner", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		code := mustCreateToken(t, s, newToken(storage.KindCode, c.ID, u.ID, "req"))
+		errs := race(20, func(int) error {
+			return s.DeactivateToken(t.Context(), code.Kind, code.Signature)
+		})
+		mustOneWinner(t, errs)
+	}},
+	{"ConcurrentRotationHasOneWinner", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		old := mustCreateToken(t, s, newToken(storage.KindRefresh, c.ID, u.ID, "req"))
+		successors := make([]storage.Token, 20)
+		for i := range successors {
+			successors[i] = newToken(storage.KindRefresh, c.ID, u.ID, "req")
+		}
+		errs := race(len(successors), func(i int) error {
+			return s.InTx(t.Context(), func(ctx context.Context) error {
+				if err := s.DeactivateToken(ctx, old.Kind, old.Signature); err != nil {
+					return err
+				}
+				return s.CreateToken(ctx, successors[i])
+			})
+		})
+		winner := mustOneWinner(t, errs)
+		mustTokens(t, s, successors[winner:winner+1], append(successors[:winner:winner], successors[winner+1:]...))
+		if mustGetToken(t, s, old.Kind, old.Signature).Active {
+			t.Error("rotated refresh token is still active")
+		}
+	}},
+	{"Delete", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		tok := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+		other := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+		mustOK(t, "DeleteToken", s.DeleteToken(t.Context(), tok.Kind, tok.Signature))
+		mustTokens(t, s, []storage.Token{other}, []storage.Token{tok})
+		wantErr(t, "second DeleteToken", s.DeleteToken(t.Context(), tok.Kind, tok.Signature), storage.ErrNotFound)
+	}},
+	{"DeleteByRequest", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		gone := []storage.Token{
+			mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, u.ID, "family")),
+			mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, u.ID, "family")),
+		}
+		present := []storage.Token{
+			mustCreateToken(t, s, newToken(storage.KindRefresh, c.ID, u.ID, "family")),
+			mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, u.ID, "other")),
+		}
+		mustOK(t, "DeleteTokensByRequest", s.DeleteTokensByRequest(ctx, storage.KindAccess, "family"))
+		mustTokens(t, s, present, gone)
+		mustOK(t, "DeleteTokensByRequest of an empty family", s.DeleteTokensByRequest(ctx, storage.KindAccess, "family"))
+	}},
+	{"DeleteExpired", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		now := at(100 * time.Millisecond)
+		expiring := func(exp time.Time) storage.Token {
+			tok := newToken(storage.KindAccess, c.ID, "", "req")
+			tok.ExpiresAt = exp
+			return mustCreateToken(t, s, tok)
+		}
+		gone := []storage.Token{
+			expiring(now.Add(-time.Hour)),
+			expiring(now.Add(-time.Microsecond)),
+			// Whole and fractional seconds: a text encoding of variable
+			// width would order "…:07Z" after "…:07.1Z".
+			expiring(base.Truncate(time.Second)),
+			expiring(now.Add(-90 * time.Millisecond).In(time.FixedZone("UTC-7", -7*3600))),
+		}
+		present := []storage.Token{
+			expiring(now),
+			expiring(now.Add(time.Microsecond)),
+			expiring(now.Add(time.Hour)),
+		}
+
+		n, err := s.DeleteExpired(t.Context(), now.In(time.FixedZone("UTC+9", 9*3600)))
+		mustOK(t, "DeleteExpired", err)
+		if n != int64(len(gone)) {
+			t.Errorf("DeleteExpired = %d, want %d", n, len(gone))
+		}
+		mustTokens(t, s, present, gone)
+	}},
+	{"ConcurrentDeleteExpired", func(t *testing.T, s storage.Store) {
+		const expired = 2500
+		c := mustCreateClient(t, s, "")
+		mustOK(t, "InTx", s.InTx(t.Context(), func(ctx context.Context) error {
+			for range expired {
+				tok := newToken(storage.KindAccess, c.ID, "", "req")
+				tok.ExpiresAt = at(-time.Minute)
+				if err := s.CreateToken(ctx, tok); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		live := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+
+		counts := make([]int64, 4)
+		errs := race(len(counts), func(i int) error {
+			var err error
+			counts[i], err = s.DeleteExpired(t.Context(), base)
+			return err
+		})
+		var total int64
+		for i, err := range errs {
+			mustOK(t, fmt.Sprintf("DeleteExpired %d", i), err)
+			total += counts[i]
+		}
+		if total != expired {
+			t.Errorf("DeleteExpired calls deleted %d rows together (%v), want %d", total, counts, expired)
+		}
+		mustTokens(t, s, []storage.Token{live}, nil)
+	}},
+}
+
+var bookTests = []test{
+	{"CRUD", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u := mustCreateUser(t, s, "reader")
+		b := storage.Book{ID: storage.NewID(), UserID: u.ID, Title: "Dune", Author: "Frank Herbert", CreatedAt: base, UpdatedAt: base}
+		mustOK(t, "CreateBook", s.CreateBook(ctx, b))
+		got, err := s.GetBook(ctx, u.ID, b.ID)
+		mustOK(t, "GetBook", err)
+		if diff := cmp.Diff(b, got); diff != "" {
+			t.Errorf("GetBook (-want +got):\n%s", diff)
+		}
+
+		year := 1965
+		update := b
+		update.Title, update.Author, update.Year, update.UpdatedAt = "Dune (50th anniversary)", "F. Herbert", &year, at(time.Hour)
+		update.CreatedAt = at(time.Hour)
+		mustOK(t, "UpdateBook", s.UpdateBook(ctx, update))
+		want := update
+		want.CreatedAt = b.CreatedAt
+		got, err = s.GetBook(ctx, u.ID, b.ID)
+		mustOK(t, "GetBook", err)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GetBook after UpdateBook (-want +got):\n%s", diff)
+		}
+
+		update.Year = nil
+		mustOK(t, "UpdateBook", s.UpdateBook(ctx, update))
+		got, err = s.GetBook(ctx, u.ID, b.ID)
+		mustOK(t, "GetBook", err)
+		if got.Year != nil {
+			t.Errorf("Year = %d after clearing it, want nil", *got.Year)
+		}
+
+		mustOK(t, "DeleteBook", s.DeleteBook(ctx, u.ID, b.ID))
+		_, err = s.GetBook(ctx, u.ID, b.ID)
+		wantErr(t, "GetBook after DeleteBook", err, storage.ErrNotFound)
+		wantErr(t, "second DeleteBook", s.DeleteBook(ctx, u.ID, b.ID), storage.ErrNotFound)
+		wantErr(t, "UpdateBook after DeleteBook", s.UpdateBook(ctx, update), storage.ErrNotFound)
+	}},
+	{"AnotherUsersBookIsNotFound", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		owner, other := mustCreateUser(t, s, "owner"), mustCreateUser(t, s, "other")
+		b := storage.Book{ID: storage.NewID(), UserID: owner.ID, Title: "Emma", Author: "Jane Austen", CreatedAt: base, UpdatedAt: base}
+		mustOK(t, "CreateBook", s.CreateBook(ctx, b))
+
+		_, err := s.GetBook(ctx, other.ID, b.ID)
+		wantErr(t, "GetBook", err, storage.ErrNotFound)
+		hijack := b
+		hijack.UserID, hijack.Title = other.ID, "Mine now"
+		wantErr(t, "UpdateBook", s.UpdateBook(ctx, hijack), storage.ErrNotFound)
+		wantErr(t, "DeleteBook", s.DeleteBook(ctx, other.ID, b.ID), storage.ErrNotFound)
+
+		got, err := s.GetBook(ctx, owner.ID, b.ID)
+		mustOK(t, "GetBook by its owner", err)
+		if diff := cmp.Diff(b, got); diff != "" {
+			t.Errorf("owner's book changed (-want +got):\n%s", diff)
+		}
+	}},
+	{"ListPages", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		books := map[string][]storage.Book{}
+		// Inserted out of order, interleaved between the two users.
+		for _, n := range []int{3, 1, 5, 2, 4} {
+			for _, u := range []storage.User{alice, bob} {
+				b := storage.Book{ID: fmt.Sprintf("%s-%02d", u.Username[:1], n), UserID: u.ID, Title: fmt.Sprintf("Volume %d", n), CreatedAt: base, UpdatedAt: base}
+				mustOK(t, "CreateBook", s.CreateBook(ctx, b))
+			}
+		}
+		for _, id := range []string{"a-01", "a-02", "a-03", "a-04", "a-05"} {
+			b, err := s.GetBook(ctx, alice.ID, id)
+			mustOK(t, "GetBook", err)
+			books[alice.ID] = append(books[alice.ID], b)
+		}
+
+		var pages [][]storage.Book
+		after := ""
+		for range 5 {
+			page, err := s.ListBooks(ctx, alice.ID, after, 2)
+			mustOK(t, "ListBooks", err)
+			pages = append(pages, page)
+			if len(page) < 2 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		a := books[alice.ID]
+		want := [][]storage.Book{a[0:2], a[2:4], a[4:5]}
+		if diff := cmp.Diff(want, pages, equateEmpty); diff != "" {
+			t.Errorf("pages of 2 (-want +got):\n%s", diff)
+		}
+
+		got, err := s.ListBooks(ctx, alice.ID, "a-05", 2)
+		mustOK(t, "ListBooks past the end", err)
+		if len(got) != 0 {
+			t.Errorf("ListBooks past the end = %v, want none", got)
+		}
+		got, err = s.ListBooks(ctx, bob.ID, "", 100)
+		mustOK(t, "ListBooks", err)
+		for _, b := range got {
+			if b.UserID != bob.ID {
+				t.Errorf("ListBooks for bob returned %s of user %s", b.ID, b.UserID)
+			}
+		}
+		if len(got) != 5 {
+			t.Errorf("ListBooks for bob returned %d books, want 5", len(got))
+		}
+	}},
+	{"ListEmpty", func(t *testing.T, s storage.Store) {
+		u := mustCreateUser(t, s, "reader")
+		got, err := s.ListBooks(t.Context(), u.ID, "", 10)
+		mustOK(t, "ListBooks", err)
+		if len(got) != 0 {
+			t.Errorf("ListBooks = %v, want none", got)
+		}
+	}},
+}
+
+var signingKeyTests = []test{
+	{"CreateAndListNewestFirst", func(t *testing.T, s storage.Store) {
+		retired := at(time.Hour)
+		keys := []storage.SigningKey{
+			{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x01}, CreatedAt: base, RetiredAt: &retired},
+			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, CreatedAt: at(2 * time.Hour)},
+			{ID: "k2", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x02}, CreatedAt: at(time.Hour)},
+		}
+		for _, k := range keys {
+			mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
+		}
+		got, err := s.ListSigningKeys(t.Context())
+		mustOK(t, "ListSigningKeys", err)
+		want := []storage.SigningKey{keys[1], keys[2], keys[0]}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ListSigningKeys (-want +got):\n%s", diff)
+		}
+	}},
+	{"IDTaken", func(t *testing.T, s storage.Store) {
+		k := storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{1}, CreatedAt: base}
+		mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
+		wantErr(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k), storage.ErrConflict)
+	}},
+	{"ListEmpty", func(t *testing.T, s storage.Store) {
+		got, err := s.ListSigningKeys(t.Context())
+		mustOK(t, "ListSigningKeys", err)
+		if len(got) != 0 {
+			t.Errorf("ListSigningKeys = %v, want none", got)
+		}
+	}},
+}
+
+// errAbort makes InTx roll back in the tests.
+var errAbort = errors.New("abort")
+
+var txTests = []test{
+	{"RollbackDiscards", func(t *testing.T, s storage.Store) {
+		ctx, err := s.BeginTx(t.Context())
+		mustOK(t, "BeginTx", err)
+		u := newUser("ghost")
+		mustOK(t, "CreateUser", s.CreateUser(ctx, u))
+		mustOK(t, "Rollback", s.Rollback(ctx))
+		_, err = s.GetUser(t.Context(), u.ID)
+		wantErr(t, "GetUser after Rollback", err, storage.ErrNotFound)
+	}},
+	{"CommitKeeps", func(t *testing.T, s storage.Store) {
+		ctx, err := s.BeginTx(t.Context())
+		mustOK(t, "BeginTx", err)
+		u := newUser("kept")
+		mustOK(t, "CreateUser", s.CreateUser(ctx, u))
+		mustOK(t, "Commit", s.Commit(ctx))
+		mustOK(t, "Rollback after Commit", s.Rollback(ctx))
+		_, err = s.GetUser(t.Context(), u.ID)
+		mustOK(t, "GetUser after Commit", err)
+	}},
+	{"ReadsSeeTheirWrites", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		code := mustCreateToken(t, s, newToken(storage.KindCode, c.ID, "", "req"))
+		err := s.InTx(t.Context(), func(ctx context.Context) error {
+			if err := s.CreateUser(ctx, newUser("new")); err != nil {
+				return err
+			}
+			if _, err := s.GetUserByUsername(ctx, "new"); err != nil {
+				return fmt.Errorf("user written in the transaction: %w", err)
+			}
+			if n, err := s.CountUsers(ctx); err != nil || n != 1 {
+				return fmt.Errorf("CountUsers in the transaction = %d, %v; want 1", n, err)
+			}
+			if err := s.DeactivateToken(ctx, code.Kind, code.Signature); err != nil {
+				return err
+			}
+			tok, err := s.GetToken(ctx, code.Kind, code.Signature)
+			if err != nil {
+				return err
+			}
+			if tok.Active {
+				return errors.New("code deactivated in the transaction still reads as active")
+			}
+			return nil
+		})
+		mustOK(t, "InTx", err)
+	}},
+	{"InTxRollsBackOnError", func(t *testing.T, s storage.Store) {
+		u := newUser("ghost")
+		err := s.InTx(t.Context(), func(ctx context.Context) error {
+			if err := s.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			return errAbort
+		})
+		wantErr(t, "InTx", err, errAbort)
+		_, err = s.GetUser(t.Context(), u.ID)
+		wantErr(t, "GetUser", err, storage.ErrNotFound)
+	}},
+	{"NestedInTxJoinsTheOuter", func(t *testing.T, s storage.Store) {
+		u := newUser("inner")
+		err := s.InTx(t.Context(), func(ctx context.Context) error {
+			err := s.InTx(ctx, func(ctx context.Context) error {
+				return s.CreateUser(ctx, u)
+			})
+			if err != nil {
+				return err
+			}
+			return errAbort
+		})
+		wantErr(t, "InTx", err, errAbort)
+		_, err = s.GetUser(t.Context(), u.ID)
+		wantErr(t, "GetUser of the inner write", err, storage.ErrNotFound)
+	}},
+}
+
+var miscTests = []test{
+	{"NonUTCTimeRoundTrip", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		zone := time.FixedZone("UTC+5:30", 5*3600+30*60)
+		local := time.Date(2031, time.December, 31, 23, 59, 59, 987654321, zone)
+		want := local.Truncate(time.Microsecond)
+
+		u := newUser("zoned")
+		u.CreatedAt = local
+		mustOK(t, "CreateUser", s.CreateUser(ctx, u))
+		c := mustCreateClient(t, s, "")
+		tok := newToken(storage.KindAccess, c.ID, u.ID, "req")
+		tok.RequestedAt, tok.ExpiresAt = local, local.Add(time.Hour)
+		mustCreateToken(t, s, tok)
+
+		gotUser, err := s.GetUser(ctx, u.ID)
+		mustOK(t, "GetUser", err)
+		gotTok := mustGetToken(t, s, tok.Kind, tok.Signature)
+		for _, tc := range []struct {
+			name      string
+			got, want time.Time
+		}{
+			{"User.CreatedAt", gotUser.CreatedAt, want},
+			{"Token.RequestedAt", gotTok.RequestedAt, want},
+			{"Token.ExpiresAt", gotTok.ExpiresAt, want.Add(time.Hour)},
+		} {
+			if !tc.got.Equal(tc.want) {
+				t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+			}
+			if tc.got.Location() != time.UTC {
+				t.Errorf("%s is in %v, want UTC", tc.name, tc.got.Location())
+			}
+		}
+	}},
+	{"Ping", func(t *testing.T, s storage.Store) {
+		mustOK(t, "Ping", s.Ping(t.Context()))
+	}},
+}

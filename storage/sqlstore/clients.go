@@ -1,0 +1,114 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"gatehouse/storage"
+)
+
+const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, created_at, updated_at`
+
+var (
+	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qGetClient    = newQuery(`SELECT ` + clientColumns + ` FROM clients WHERE id = ?`)
+	qUpdateClient = newQuery(`UPDATE clients SET name = ?, redirect_uris = ?, scopes = ?, grant_types = ?, updated_at = ? WHERE id = ?`)
+	qSetSecret    = newQuery(`UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?`)
+	// Grants and tokens go with the client: their foreign keys cascade.
+	qDeleteClient   = newQuery(`DELETE FROM clients WHERE id = ?`)
+	qListClients    = newQuery(`SELECT ` + clientColumns + ` FROM clients ORDER BY created_at, id`)
+	qClientsByOwner = newQuery(`SELECT ` + clientColumns + ` FROM clients WHERE owner_id = ? ORDER BY created_at, id`)
+)
+
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	_, err := s.exec(ctx, qCreateClient, c.ID, nullString(c.OwnerID), c.Name, c.SecretHash, c.Public,
+		encodeList(c.RedirectURIs), encodeList(c.Scopes), encodeList(c.GrantTypes),
+		s.time(c.CreatedAt), s.time(c.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("create client %q: %w", c.ID, s.d.translate(err))
+	}
+	return nil
+}
+
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c, err := scanClient(s.stmt(ctx, qGetClient).QueryRowContext(ctx, id))
+	if err != nil {
+		return storage.Client{}, fmt.Errorf("get client %q: %w", id, s.d.translate(err))
+	}
+	return c, nil
+}
+
+// UpdateClient changes c's name, redirect URIs, scopes, grant types and
+// updated_at. The owner, the kind and the secret stay.
+func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
+	err := s.execOne(ctx, qUpdateClient, c.Name, encodeList(c.RedirectURIs), encodeList(c.Scopes),
+		encodeList(c.GrantTypes), s.time(c.UpdatedAt), c.ID)
+	if err != nil {
+		return fmt.Errorf("update client %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) SetClientSecret(ctx context.Context, id string, hash []byte, now time.Time) error {
+	if err := s.execOne(ctx, qSetSecret, hash, s.time(now), id); err != nil {
+		return fmt.Errorf("set secret of client %q: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteClient deletes the client with its grants and tokens.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if err := s.execOne(ctx, qDeleteClient, id); err != nil {
+		return fmt.Errorf("delete client %q: %w", id, err)
+	}
+	return nil
+}
+
+// ListClients returns every client, oldest first.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	cs, err := s.listClients(ctx, qListClients)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return cs, nil
+}
+
+// ListClientsByOwner returns the clients ownerID registered, oldest first.
+func (s *Store) ListClientsByOwner(ctx context.Context, ownerID string) ([]storage.Client, error) {
+	cs, err := s.listClients(ctx, qClientsByOwner, ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("list clients of %q: %w", ownerID, err)
+	}
+	return cs, nil
+}
+
+func (s *Store) listClients(ctx context.Context, q query, args ...any) ([]storage.Client, error) {
+	rows, err := s.stmt(ctx, q).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cs := []storage.Client{}
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
+
+func scanClient(row scanner) (storage.Client, error) {
+	var (
+		c     storage.Client
+		owner sql.NullString
+	)
+	err := row.Scan(&c.ID, &owner, &c.Name, &c.SecretHash, &c.Public,
+		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes},
+		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt})
+	c.OwnerID = owner.String
+	return c, err
+}

@@ -1,0 +1,241 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"gatehouse/storage"
+)
+
+// dialect is what differs between SQLite and PostgreSQL once connected. The
+// rest of the package writes its SQL once, with ? placeholders, and leaves
+// every difference to this file.
+type dialect struct {
+	name string
+	// migrations is the folder of the embedded migrations.
+	migrations string
+	// migrationsTable creates schema_migrations if it is missing.
+	migrationsTable string
+	// beginMigration runs first in every migration transaction, so that
+	// instances starting together apply each migration once.
+	beginMigration []string
+	// numbered placeholders: ? becomes $1, $2, ...
+	numbered bool
+	// isRetryable reports a failure that the same transaction may
+	// succeed on if run again.
+	isRetryable func(error) bool
+	isUnique    func(error) bool
+	// encodeTime turns a time into the value bound for a timestamp column.
+	encodeTime func(time.Time) any
+}
+
+// rebind rewrites the portable ? placeholders for the dialect. No query of
+// this package has a ? inside a literal.
+func (d *dialect) rebind(query string) string {
+	if !d.numbered {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// translate maps driver errors to the storage sentinels, keeping the driver
+// error in the chain for the log.
+func (d *dialect) translate(err error) error {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return storage.ErrNotFound
+	case d.isUnique(err):
+		return fmt.Errorf("%w: %w", storage.ErrConflict, err)
+	}
+	return err
+}
+
+// sqliteTimeLayout is how SQLite stores every timestamp: UTC text of fixed
+// width, always six fractional digits and a Z. Fixed width makes text order
+// the same as time order, so expires_at < ? compares correctly and uses the
+// index; with variable-width fractions "…:05Z" would sort after "…:05.1Z".
+// Text rather than integer microseconds keeps the database readable with the
+// sqlite3 shell and its date functions, and the driver parses the columns
+// declared TIMESTAMP back into time.Time.
+const sqliteTimeLayout = "2006-01-02 15:04:05.000000Z"
+
+var sqliteDialect = &dialect{
+	name:       "sqlite",
+	migrations: "migrations/sqlite",
+	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TIMESTAMP NOT NULL
+	)`,
+	// BEGIN IMMEDIATE already serializes migrations, across processes too.
+	beginMigration: nil,
+	// The single writer with BEGIN IMMEDIATE never meets a conflict that a
+	// retry would resolve; a locked database has already waited out the
+	// busy timeout.
+	isRetryable: func(error) bool { return false },
+	isUnique: func(err error) bool {
+		var e *sqlite.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	},
+	encodeTime: func(t time.Time) any {
+		return t.UTC().Format(sqliteTimeLayout)
+	},
+}
+
+// migrationLockKey is the PostgreSQL advisory lock taken while migrating. It
+// spells "gatehous" in ASCII, to stay clear of other applications' keys.
+const migrationLockKey = 7449363237540164979
+
+var postgresDialect = &dialect{
+	name:       "postgres",
+	migrations: "migrations/postgres",
+	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TIMESTAMPTZ NOT NULL
+	)`,
+	beginMigration: []string{
+		// Neither a long migration nor the wait of the instances queued
+		// behind it should hit the statement timeout meant for requests.
+		"SET LOCAL statement_timeout = 0",
+		// A transaction-scoped lock is released by COMMIT or ROLLBACK, so
+		// a crashed instance cannot leave it held.
+		"SELECT pg_advisory_xact_lock(" + strconv.FormatInt(migrationLockKey, 10) + ")",
+	},
+	numbered: true,
+	isRetryable: func(err error) bool {
+		var e *pgconn.PgError
+		if !errors.As(err, &e) {
+			return false
+		}
+		// serialization_failure, deadlock_detected
+		return e.Code == "40001" || e.Code == "40P01"
+	},
+	isUnique: func(err error) bool {
+		var e *pgconn.PgError
+		return errors.As(err, &e) && e.Code == "23505" // unique_violation
+	},
+	// PostgreSQL keeps microseconds but rounds to them; truncating in Go
+	// gives both dialects the same instant for the same input.
+	encodeTime: func(t time.Time) any {
+		return t.UTC().Truncate(time.Microsecond)
+	},
+}
+
+// handles are the pools a Store runs on. For PostgreSQL read and write are
+// the same pool.
+type handles struct {
+	d     *dialect
+	write *sql.DB
+	read  *sql.DB
+}
+
+func isPostgresDSN(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+func connect(ctx context.Context, dsn string, opts Options) (handles, error) {
+	if isPostgresDSN(dsn) {
+		return connectPostgres(ctx, dsn, opts)
+	}
+	return connectSQLite(ctx, dsn, opts)
+}
+
+// sqliteURIEscaper escapes the characters that end or alter the path part
+// of an SQLite file: URI.
+var sqliteURIEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+func connectSQLite(ctx context.Context, path string, opts Options) (handles, error) {
+	if path == "" {
+		return handles{}, errors.New("sqlite: empty database path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return handles{}, fmt.Errorf("sqlite: create database folder: %w", err)
+	}
+	uri := "file:" + sqliteURIEscaper.Replace(path)
+
+	// One writer connection: SQLite allows one writer at a time anyway,
+	// and queueing in database/sql is cheaper than spinning on the busy
+	// handler. _txlock=immediate takes the write lock at BEGIN, so a
+	// transaction that reads and then writes never fails to upgrade.
+	// synchronous=NORMAL is durable across application crashes in WAL
+	// mode; only a power loss can drop the last commits.
+	write, err := sql.Open("sqlite", uri+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)"+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return handles{}, fmt.Errorf("sqlite: open writer: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	// The first connection switches the file to WAL, which readers rely on
+	// to run beside the writer.
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return handles{}, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	read, err := sql.Open("sqlite", uri+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return handles{}, fmt.Errorf("sqlite: open readers: %w", err)
+	}
+	read.SetMaxOpenConns(opts.SQLiteReaders)
+	read.SetMaxIdleConns(opts.SQLiteReaders)
+	return handles{d: sqliteDialect, write: write, read: read}, nil
+}
+
+func connectPostgres(ctx context.Context, dsn string, opts Options) (handles, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return handles{}, fmt.Errorf("postgres: parse DSN: %w", err)
+	}
+	// A statement_timeout in the DSN is the operator's explicit choice.
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(opts.StatementTimeout, 0).Milliseconds(), 10)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	// Idle connections are kept up to the cap: at the request rates this
+	// server aims for, closing and reopening them costs more than holding
+	// them.
+	db.SetMaxIdleConns(opts.MaxOpenConns)
+	db.SetConnMaxLifetime(opts.ConnMaxLifetime)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return handles{}, fmt.Errorf("postgres: connect to %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	return handles{d: postgresDialect, write: db, read: db}, nil
+}
+
+// defaultSQLiteReaders sizes the read pool to the CPUs that can run queries
+// at once, with a floor so a small machine still overlaps I/O.
+func defaultSQLiteReaders() int {
+	return max(4, runtime.GOMAXPROCS(0))
+}

@@ -1,0 +1,46 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"gatehouse/storage"
+)
+
+var (
+	qListSigningKeys  = newQuery(`SELECT id, algorithm, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	qCreateSigningKey = newQuery(`INSERT INTO signing_keys (id, algorithm, private_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?)`)
+)
+
+// ListSigningKeys returns every key, newest first.
+func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	rows, err := s.stmt(ctx, qListSigningKeys).QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	defer rows.Close()
+	ks := []storage.SigningKey{}
+	for rows.Next() {
+		var k storage.SigningKey
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, timeDest{&k.CreatedAt}, nullTimeDest{&k.RetiredAt}); err != nil {
+			return nil, fmt.Errorf("list signing keys: %w", err)
+		}
+		ks = append(ks, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	return ks, nil
+}
+
+// CreateSigningKey stores k. A taken ID is storage.ErrConflict.
+func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
+	var retired any
+	if k.RetiredAt != nil {
+		retired = s.time(*k.RetiredAt)
+	}
+	if _, err := s.exec(ctx, qCreateSigningKey, k.ID, k.Algorithm, k.PrivateKey, s.time(k.CreatedAt), retired); err != nil {
+		return fmt.Errorf("create signing key %q: %w", k.ID, s.d.translate(err))
+	}
+	return nil
+}

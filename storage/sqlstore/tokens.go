@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gatehouse/storage"
+)
+
+const tokenColumns = `kind, signature, request_id, client_id, subject, active, access_signature, requested_at, expires_at, data`
+
+var (
+	qCreateToken = newQuery(`INSERT INTO tokens (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qGetToken    = newQuery(`SELECT ` + tokenColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
+	// The condition on active makes the update the arbiter between racing
+	// redemptions: only one of them can change the row.
+	qDeactivateToken = newQuery(`UPDATE tokens SET active = FALSE WHERE kind = ? AND signature = ? AND active`)
+	qTokenExists     = newQuery(`SELECT COUNT(*) FROM tokens WHERE kind = ? AND signature = ?`)
+	qDeleteToken     = newQuery(`DELETE FROM tokens WHERE kind = ? AND signature = ?`)
+	qDeleteByRequest = newQuery(`DELETE FROM tokens WHERE kind = ? AND request_id = ?`)
+	qDeleteExpired   = newQuery(`DELETE FROM tokens WHERE (kind, signature) IN
+		(SELECT kind, signature FROM tokens WHERE expires_at < ? LIMIT ?)`)
+)
+
+// CreateToken stores t. A taken kind and signature is storage.ErrConflict.
+func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	data := t.Data
+	if data == nil {
+		data = []byte{} // the column is NOT NULL; nil would bind as NULL
+	}
+	_, err := s.exec(ctx, qCreateToken, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
+		t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt), data)
+	if err != nil {
+		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
+	}
+	return nil
+}
+
+// GetToken returns the row, active or not.
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	var t storage.Token
+	err := s.stmt(ctx, qGetToken).QueryRowContext(ctx, string(kind), signature).Scan(
+		&t.Kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active,
+		&t.AccessSignature, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt}, &t.Data)
+	if err != nil {
+		return storage.Token{}, fmt.Errorf("get %s token: %w", kind, s.d.translate(err))
+	}
+	return t, nil
+}
+
+// DeactivateToken marks an active row inactive: nil for the one caller that
+// changed it, storage.ErrInactive for every other caller while the row
+// exists, storage.ErrNotFound when it does not.
+func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	err := s.execOne(ctx, qDeactivateToken, string(kind), signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		var n int
+		if err := s.stmt(ctx, qTokenExists).QueryRowContext(ctx, string(kind), signature).Scan(&n); err != nil {
+			return fmt.Errorf("deactivate %s token: %w", kind, err)
+		}
+		if n > 0 {
+			err = storage.ErrInactive
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("deactivate %s token: %w", kind, err)
+	}
+	return nil
+}
+
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	if err := s.execOne(ctx, qDeleteToken, string(kind), signature); err != nil {
+		return fmt.Errorf("delete %s token: %w", kind, err)
+	}
+	return nil
+}
+
+// DeleteTokensByRequest deletes the rows of kind in the grant family
+// requestID. A family without such rows is not an error.
+func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if _, err := s.exec(ctx, qDeleteByRequest, string(kind), requestID); err != nil {
+		return fmt.Errorf("delete %s tokens of request %q: %w", kind, requestID, err)
+	}
+	return nil
+}
+
+// expiredBatch bounds the rows one DeleteExpired statement removes, so that
+// a large backlog neither holds the SQLite writer nor PostgreSQL row locks
+// for long.
+const expiredBatch = 1000
+
+// DeleteExpired deletes the rows that expired before now, in batches of
+// their own transactions, and returns how many it deleted. Instances running
+// it at once each delete a row at most once between them; a batch that
+// PostgreSQL aborts on a deadlock with another instance is retried.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			res, err := s.exec(ctx, qDeleteExpired, s.time(now), expiredBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("delete expired tokens: %w", err)
+		}
+		total += n
+		if n < expiredBatch {
+			return total, nil
+		}
+	}
+}

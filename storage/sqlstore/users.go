@@ -1,0 +1,58 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gatehouse/storage"
+)
+
+var (
+	qCreateUser = newQuery(`INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)`)
+	qGetUser    = newQuery(`SELECT id, username, password_hash, created_at FROM users WHERE id = ?`)
+	qGetUserBy  = newQuery(`SELECT id, username, password_hash, created_at FROM users WHERE username = ?`)
+	qCountUsers = newQuery(`SELECT COUNT(*) FROM users`)
+)
+
+// CreateUser stores u with its username in lower case, which is what makes
+// names unique regardless of case. A taken username is storage.ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
+	username := strings.ToLower(u.Username)
+	if _, err := s.exec(ctx, qCreateUser, u.ID, username, u.PasswordHash, s.time(u.CreatedAt)); err != nil {
+		return fmt.Errorf("create user %q: %w", username, s.d.translate(err))
+	}
+	return nil
+}
+
+func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
+	u, err := scanUser(s.stmt(ctx, qGetUser).QueryRowContext(ctx, id))
+	if err != nil {
+		return storage.User{}, fmt.Errorf("get user %q: %w", id, s.d.translate(err))
+	}
+	return u, nil
+}
+
+// GetUserByUsername finds a user whatever the case of username.
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
+	username = strings.ToLower(username)
+	u, err := scanUser(s.stmt(ctx, qGetUserBy).QueryRowContext(ctx, username))
+	if err != nil {
+		return storage.User{}, fmt.Errorf("get user %q: %w", username, s.d.translate(err))
+	}
+	return u, nil
+}
+
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.stmt(ctx, qCountUsers).QueryRowContext(ctx).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+func scanUser(row scanner) (storage.User, error) {
+	var u storage.User
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, timeDest{&u.CreatedAt})
+	return u, err
+}
