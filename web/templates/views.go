@@ -1,0 +1,117 @@
+// Package templates holds every HTML page of Gatehouse as templ components.
+// Components take the view structs below, never requests, storage records
+// or OAuth library types, so handlers decide what a page may show.
+package templates
+
+import "time"
+
+// Page is what every page's shell needs.
+type Page struct {
+	Title string
+	// User is the signed-in username, "" when signed out.
+	User string
+	// CSS and JS are the content-hashed URLs of the stylesheet and script.
+	CSS string
+	JS  string
+	// Flash is a one-line notice shown at the top (for example "App deleted").
+	Flash string
+	// Icon is the content-hashed URL of the favicon; "" leaves it out.
+	Icon string
+}
+
+// Scope is one permission in plain words.
+type Scope struct {
+	Name        string // "books:read"
+	Description string // "Read your books"
+}
+
+type HomeView struct {
+	Page
+	RegistrationOpen bool
+}
+
+type LoginView struct {
+	Page
+	Username         string // echoed back after a failed attempt
+	ReturnTo         string
+	Error            string
+	RegistrationOpen bool
+}
+
+type RegisterView struct {
+	Page
+	Username string
+	ReturnTo string
+	Error    string
+}
+
+// ConsentView is the page where a user allows or denies an app.
+type ConsentView struct {
+	Page
+	ClientName   string
+	ClientOwner  string // who registered the app; "" when an operator did
+	RedirectHost string // the exact host the user will be sent back to
+	Scopes       []Scope
+	// Action is the form's action: /oauth2/authorize?<the original query>.
+	Action string
+	// SwitchReturnTo is where "not you?" signs out and comes back to.
+	SwitchReturnTo string
+}
+
+// ErrorView explains a problem without redirecting anywhere.
+type ErrorView struct {
+	Page
+	Heading string
+	Message string
+	// Detail is for the app's developer (for example which parameter was wrong).
+	Detail string
+}
+
+type AppsView struct {
+	Page
+	Apps []AppSummary
+}
+
+type AppSummary struct {
+	ClientID     string
+	Name         string
+	Public       bool
+	RedirectURIs []string
+	CreatedAt    time.Time
+}
+
+// AppFormView is the form to register an app, or to edit one when ClientID
+// is set.
+type AppFormView struct {
+	Page
+	ClientID     string
+	Name         string
+	RedirectURIs string // one per line
+	Public       bool
+	Scope        string // space-separated
+	Error        string
+}
+
+// AppView shows one app; Secret is non-empty only right after creation or
+// rotation, the one time it is shown.
+type AppView struct {
+	Page
+	App          AppSummary
+	Scopes       []Scope
+	GrantTypes   []string
+	Secret       string
+	RedirectURIs string // for the edit form, one per line
+	Error        string
+}
+
+type ConnectionsView struct {
+	Page
+	Connections []Connection
+}
+
+type Connection struct {
+	ClientID   string
+	ClientName string
+	Scopes     []Scope
+	GrantedAt  time.Time
+}
