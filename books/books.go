@@ -1,0 +1,208 @@
+package books
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"gatehouse/storage"
+)
+
+// Store is the part of storage.Store the books API uses. Every method is
+// scoped to the owner: another user's book is storage.ErrNotFound.
+type Store interface {
+	CreateBook(ctx context.Context, b storage.Book) error
+	GetBook(ctx context.Context, userID, id string) (storage.Book, error) // storage.ErrNotFound
+	// ListBooks returns up to limit books with an ID greater than afterID,
+	// ordered by ID.
+	ListBooks(ctx context.Context, userID, afterID string, limit int) ([]storage.Book, error)
+	UpdateBook(ctx context.Context, b storage.Book) error    // storage.ErrNotFound
+	DeleteBook(ctx context.Context, userID, id string) error // storage.ErrNotFound
+}
+
+// Handler serves the books API.
+type Handler struct {
+	Store Store
+	// UserID returns the end user the request's verified access token acts
+	// for, or "" when there is none.
+	UserID func(ctx context.Context) string
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// New returns a Handler that reads the clock with time.Now. A nil logger
+// discards.
+func New(store Store, userID func(context.Context) string, logger *slog.Logger) *Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{Store: store, UserID: userID, Logger: logger, Now: time.Now}
+}
+
+// Mount registers the API on mux. read guards the GET routes (HEAD comes
+// with them) and write guards the routes that change books; the server
+// passes its bearer-token middlewares for books:read and books:write.
+func (h *Handler) Mount(mux *http.ServeMux, read, write func(http.Handler) http.Handler) {
+	mux.Handle("GET /api/books", read(http.HandlerFunc(h.list)))
+	mux.Handle("POST /api/books", write(http.HandlerFunc(h.create)))
+	mux.Handle("GET /api/books/{id}", read(http.HandlerFunc(h.get)))
+	mux.Handle("PUT /api/books/{id}", write(http.HandlerFunc(h.update)))
+	mux.Handle("DELETE /api/books/{id}", write(http.HandlerFunc(h.delete)))
+
+	// Without these ServeMux would answer other methods and unknown
+	// sub-paths itself, in plain text; the API promises JSON errors.
+	mux.Handle("/api/books", h.methodNotAllowed("GET, HEAD, POST"))
+	mux.Handle("/api/books/{id}", h.methodNotAllowed("GET, HEAD, PUT, DELETE"))
+	mux.HandleFunc("/api/books/", func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, storage.ErrNotFound)
+	})
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	user, ok := h.user(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	after, err := decodeCursor(q.Get("cursor"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	// One book more than the page tells whether another page follows.
+	books, err := h.Store.ListBooks(r.Context(), user, after, limit+1)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("list books: %w", err))
+		return
+	}
+	var next string
+	if len(books) > limit {
+		books = books[:limit]
+		next = encodeCursor(books[limit-1].ID)
+	}
+	writeJSON(w, http.StatusOK, newPageJSON(books, next))
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	user, ok := h.user(w, r)
+	if !ok {
+		return
+	}
+	in, err := readBook(w, r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	now := h.now()
+	b := storage.Book{
+		ID:        storage.NewID(),
+		UserID:    user,
+		Title:     in.Title,
+		Author:    in.Author,
+		Year:      in.Year,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if err := h.Store.CreateBook(r.Context(), b); err != nil {
+		h.writeError(w, r, fmt.Errorf("create book: %w", err))
+		return
+	}
+	w.Header().Set("Location", "/api/books/"+b.ID)
+	writeJSON(w, http.StatusCreated, newBookJSON(b))
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	user, ok := h.user(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !wellFormedID(id) {
+		h.writeError(w, r, storage.ErrNotFound)
+		return
+	}
+	b, err := h.Store.GetBook(r.Context(), user, id)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("get book %q: %w", id, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, newBookJSON(b))
+}
+
+func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
+	user, ok := h.user(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !wellFormedID(id) {
+		h.writeError(w, r, storage.ErrNotFound)
+		return
+	}
+	in, err := readBook(w, r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	// The response carries created_at, which only the stored book knows.
+	b, err := h.Store.GetBook(r.Context(), user, id)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("get book %q: %w", id, err))
+		return
+	}
+	b.Title, b.Author, b.Year = in.Title, in.Author, in.Year
+	b.UpdatedAt = h.now()
+	if err := h.Store.UpdateBook(r.Context(), b); err != nil {
+		h.writeError(w, r, fmt.Errorf("update book %q: %w", id, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, newBookJSON(b))
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	user, ok := h.user(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !wellFormedID(id) {
+		h.writeError(w, r, storage.ErrNotFound)
+		return
+	}
+	if err := h.Store.DeleteBook(r.Context(), user, id); err != nil {
+		h.writeError(w, r, fmt.Errorf("delete book %q: %w", id, err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, &methodError{allow: allow})
+	})
+}
+
+// user returns the user the request acts for. The bearer middleware already
+// refuses tokens without an end user, so "" means a wiring mistake; it is
+// answered like a bad token rather than serving books that belong to no one.
+func (h *Handler) user(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := h.UserID(r.Context())
+	if id == "" {
+		h.writeError(w, r, errNoUser)
+		return "", false
+	}
+	return id, true
+}
+
+// now is truncated to microseconds, the precision PostgreSQL keeps, so the
+// times in a write's response equal those a later read returns.
+func (h *Handler) now() time.Time {
+	return h.Now().UTC().Truncate(time.Microsecond)
+}
