@@ -1,0 +1,170 @@
+package clients
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+const maxMetadataBytes = 64 << 10
+
+// Token endpoint authentication methods of RFC 7591 §2.
+const (
+	authSecretBasic = "client_secret_basic"
+	authSecretPost  = "client_secret_post"
+	authNone        = "none"
+)
+
+// RegistrationEndpoint is RFC 7591 dynamic client registration: a client
+// posts its metadata and receives a client id, and a secret when it is
+// confidential. Registered clients have no owner.
+type RegistrationEndpoint struct {
+	Store  Store
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// NewRegistrationEndpoint returns a RegistrationEndpoint that reads the clock
+// with time.Now.
+func NewRegistrationEndpoint(store Store, logger *slog.Logger) *RegistrationEndpoint {
+	return &RegistrationEndpoint{Store: store, Logger: logger, Now: time.Now}
+}
+
+// clientMetadata is the part of RFC 7591 §2 that Gatehouse acts on. Other
+// members are ignored, as §2 requires of unknown metadata.
+type clientMetadata struct {
+	RedirectURIs            []string `json:"redirect_uris"`
+	ClientName              string   `json:"client_name"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	Scope                   string   `json:"scope"`
+}
+
+// registrationResponse is RFC 7591 §3.2.1: the credentials, then the
+// metadata as registered.
+type registrationResponse struct {
+	ClientID                string   `json:"client_id"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	ClientName              string   `json:"client_name"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	Scope                   string   `json:"scope"`
+}
+
+// ServeHTTP handles POST /oauth2/register.
+func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeRegistrationError(w, http.StatusBadRequest, metadataError("", "The request body must be application/json"))
+		return
+	}
+	md, status, invalid := decodeMetadata(w, r)
+	if invalid != nil {
+		writeRegistrationError(w, status, invalid)
+		return
+	}
+
+	method := md.TokenEndpointAuthMethod
+	switch method {
+	case "":
+		method = authSecretBasic
+	case authSecretBasic, authSecretPost, authNone:
+	default:
+		writeRegistrationError(w, http.StatusBadRequest, metadataError("token_endpoint_auth_method",
+			"Unsupported token_endpoint_auth_method %s; use client_secret_basic, client_secret_post or none", quote(method)))
+		return
+	}
+	for _, rt := range md.ResponseTypes {
+		if rt != "code" {
+			writeRegistrationError(w, http.StatusBadRequest, metadataError("response_types", "Unsupported response type %s; only code is supported", quote(rt)))
+			return
+		}
+	}
+	// RFC 7591 §2.1: the code response type comes with the
+	// authorization_code grant, which clients get when they name no grant.
+	if len(md.ResponseTypes) > 0 && len(md.GrantTypes) > 0 && !slices.Contains(md.GrantTypes, GrantAuthorizationCode) {
+		writeRegistrationError(w, http.StatusBadRequest, metadataError("response_types", "The code response type needs the authorization_code grant type"))
+		return
+	}
+
+	c, secret, err := Register(r.Context(), e.Store, Registration{
+		Name:         md.ClientName,
+		RedirectURIs: md.RedirectURIs,
+		Public:       method == authNone,
+		Scope:        md.Scope,
+		GrantTypes:   md.GrantTypes,
+	}, e.Now())
+	if invalid, ok := errors.AsType[*Error](err); ok {
+		writeRegistrationError(w, http.StatusBadRequest, invalid)
+		return
+	}
+	if err != nil {
+		e.Logger.ErrorContext(r.Context(), "dynamic client registration failed", "error", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
+		return
+	}
+	resp := registrationResponse{
+		ClientID:                c.ID,
+		ClientIDIssuedAt:        c.CreatedAt.Unix(),
+		ClientName:              c.Name,
+		RedirectURIs:            c.RedirectURIs,
+		TokenEndpointAuthMethod: method,
+		GrantTypes:              c.GrantTypes,
+		ResponseTypes:           []string{},
+		Scope:                   strings.Join(c.Scopes, " "),
+	}
+	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
+		resp.ResponseTypes = []string{"code"}
+	}
+	if secret != "" {
+		resp.ClientSecret = secret
+		resp.ClientSecretExpiresAt = new(int64(0))
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// decodeMetadata reads the one JSON object of the request body. Its errors
+// name the problem without echoing Go types.
+func decodeMetadata(w http.ResponseWriter, r *http.Request) (clientMetadata, int, *Error) {
+	var md clientMetadata
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxMetadataBytes))
+	err := dec.Decode(&md)
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		return md, http.StatusBadRequest, metadataError("", "The request body must hold a single JSON object")
+	}
+	if err == nil {
+		return md, 0, nil
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return md, http.StatusRequestEntityTooLarge, metadataError("", "The request body is larger than %d KiB", maxMetadataBytes>>10)
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if te.Field == "" {
+			return md, http.StatusBadRequest, metadataError("", "The request body must be a JSON object")
+		}
+		return md, http.StatusBadRequest, metadataError(te.Field, "%s has the wrong type", te.Field)
+	}
+	return md, http.StatusBadRequest, metadataError("", "The request body is not valid JSON")
+}
+
+func writeRegistrationError(w http.ResponseWriter, status int, e *Error) {
+	writeJSON(w, status, map[string]string{"error": e.Code, "error_description": e.Message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// The status is sent; a failed write means the client went away.
+	_ = json.NewEncoder(w).Encode(v)
+}
