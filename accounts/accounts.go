@@ -1,0 +1,253 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/a-h/templ"
+
+	"gatehouse/storage"
+	"gatehouse/web/templates"
+)
+
+// Store is what accounts needs from the database.
+type Store interface {
+	CreateUser(ctx context.Context, u storage.User) error
+	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+}
+
+// Handler serves the home, login, register and logout pages.
+type Handler struct {
+	Store    Store
+	Sessions *Sessions
+	Logger   *slog.Logger
+	NewPage  func(r *http.Request, title string) templates.Page
+	// RegistrationOpen lets anyone create an account at /register.
+	RegistrationOpen bool
+	// Accounts and Addresses throttle failed sign-ins per username and per
+	// client address.
+	Accounts  Limiter
+	Addresses Limiter
+	Now       func() time.Time
+}
+
+// maxFormBytes caps every page form; the largest legitimate one is a few
+// hundred bytes.
+const maxFormBytes = 16 << 10
+
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", h.home)
+	mux.HandleFunc("GET /login", h.loginPage)
+	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("GET /register", h.registerPage)
+	mux.HandleFunc("POST /register", h.register)
+	mux.HandleFunc("POST /logout", h.logout)
+}
+
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, templates.Home(templates.HomeView{
+		Page:             h.NewPage(r, "Gatehouse"),
+		RegistrationOpen: h.RegistrationOpen,
+	}))
+}
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, templates.Login(templates.LoginView{
+		Page:             h.NewPage(r, "Sign in"),
+		ReturnTo:         SafeReturnTo(r.URL.Query().Get("return_to")),
+		RegistrationOpen: h.RegistrationOpen,
+	}))
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	username := strings.ToLower(strings.TrimSpace(r.PostForm.Get("username")))
+	password := r.PostForm.Get("password")
+	returnTo := SafeReturnTo(r.PostForm.Get("return_to"))
+	view := templates.LoginView{
+		Page:             h.NewPage(r, "Sign in"),
+		Username:         username,
+		ReturnTo:         returnTo,
+		RegistrationOpen: h.RegistrationOpen,
+	}
+	now := h.Now()
+	accountKey, addressKey := "user:"+username, "addr:"+clientAddress(r)
+	if wait := max(h.Accounts.Wait(accountKey, now), h.Addresses.Wait(addressKey, now)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		view.Error = "Too many failed sign-in attempts. Please wait a few minutes and try again."
+		h.render(w, r, http.StatusTooManyRequests, templates.Login(view))
+		return
+	}
+	user, ok, err := h.authenticate(r.Context(), username, password)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "sign in", "err", err)
+		view.Error = "Something went wrong. Please try again."
+		h.render(w, r, http.StatusInternalServerError, templates.Login(view))
+		return
+	}
+	if !ok {
+		h.Accounts.Fail(accountKey, now)
+		h.Addresses.Fail(addressKey, now)
+		h.Logger.InfoContext(r.Context(), "sign in failed", "username", username)
+		view.Error = "Invalid username or password."
+		h.render(w, r, http.StatusUnauthorized, templates.Login(view))
+		return
+	}
+	h.Accounts.Reset(accountKey)
+	h.signIn(w, r, user, returnTo)
+}
+
+// authenticate checks a password. An unknown username is checked against a
+// dummy hash so both failures cost the same time.
+func (h *Handler) authenticate(ctx context.Context, username, password string) (storage.User, bool, error) {
+	user, err := h.Store.GetUserByUsername(ctx, username)
+	hash := user.PasswordHash
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		if hash, err = dummyHash(); err != nil {
+			return storage.User{}, false, err
+		}
+	case err != nil:
+		return storage.User{}, false, fmt.Errorf("get user: %w", err)
+	}
+	ok, err := CheckPassword(hash, password)
+	if err != nil {
+		return storage.User{}, false, fmt.Errorf("check password of %q: %w", username, err)
+	}
+	return user, ok && user.ID != "", nil
+}
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
+	err := h.Sessions.SignIn(w, r, Identity{UserID: user.ID, Username: user.Username, AuthTime: h.Now()})
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "save session", "err", err)
+		http.Error(w, "Could not start a session.", http.StatusInternalServerError)
+		return
+	}
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+func (h *Handler) registerPage(w http.ResponseWriter, r *http.Request) {
+	if !h.RegistrationOpen {
+		h.closed(w, r)
+		return
+	}
+	h.render(w, r, http.StatusOK, templates.Register(templates.RegisterView{
+		Page:     h.NewPage(r, "Create an account"),
+		ReturnTo: SafeReturnTo(r.URL.Query().Get("return_to")),
+	}))
+}
+
+func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
+	if !h.RegistrationOpen {
+		h.closed(w, r)
+		return
+	}
+	if !parseForm(w, r) {
+		return
+	}
+	view := templates.RegisterView{
+		Page:     h.NewPage(r, "Create an account"),
+		Username: r.PostForm.Get("username"),
+		ReturnTo: SafeReturnTo(r.PostForm.Get("return_to")),
+	}
+	user, err := Register(r.Context(), h.Store, view.Username, r.PostForm.Get("password"), h.Now())
+	var invalid *ValidationError
+	switch {
+	case errors.As(err, &invalid):
+		view.Error = invalid.Message
+		h.render(w, r, http.StatusBadRequest, templates.Register(view))
+		return
+	case errors.Is(err, storage.ErrConflict):
+		view.Error = "That username is taken. Please choose another."
+		h.render(w, r, http.StatusConflict, templates.Register(view))
+		return
+	case err != nil:
+		h.Logger.ErrorContext(r.Context(), "register", "err", err)
+		view.Error = "Something went wrong. Please try again."
+		h.render(w, r, http.StatusInternalServerError, templates.Register(view))
+		return
+	}
+	h.signIn(w, r, user, view.ReturnTo)
+}
+
+func (h *Handler) closed(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusForbidden, templates.Error(templates.ErrorView{
+		Page:    h.NewPage(r, "Registration is closed"),
+		Heading: "Registration is closed",
+		Message: "This server does not accept new accounts. Ask its operator for one.",
+	}))
+}
+
+// logout signs out and goes home, or to return_to: the consent page's
+// "not you?" button signs out and comes back to the login for the same
+// authorization.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
+	h.Sessions.SignOut(w)
+	http.Redirect(w, r, SafeReturnTo(r.PostForm.Get("return_to")), http.StatusSeeOther)
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		h.Logger.ErrorContext(r.Context(), "render page", "err", err)
+	}
+}
+
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "The form could not be read.", status)
+		return false
+	}
+	return true
+}
+
+// SafeReturnTo keeps return_to only when it is a path on this server;
+// anything that could leave it (a scheme, a host, "//host", "/\host") becomes "/".
+func SafeReturnTo(s string) string {
+	if s == "" || s[0] != '/' || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || !utf8.ValidString(s) {
+		return "/"
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return "/"
+		}
+	}
+	return s
+}
+
+// clientAddress is the peer's IP. Forwarding headers are not trusted: any
+// client could set them to dodge the per-address limit.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,28 @@
+package oauth
+
+import "net/url"
+
+// maxFormBytes caps OAuth form bodies; net/http would otherwise read up to
+// 10 MB of form before fosite sees a byte.
+const maxFormBytes = 64 << 10
+
+// RFC 6749 §3.1 and §3.2: request parameters must not appear more than
+// once. fosite reads them with Form.Get and keeps the first, so repeats
+// are refused here.
+var (
+	authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state",
+		"code_challenge", "code_challenge_method", "nonce", "prompt", "response_mode", "max_age"}
+	tokenParams = []string{"grant_type", "code", "redirect_uri", "client_id", "client_secret",
+		"code_verifier", "refresh_token", "scope"}
+	tokenRequestParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
+)
+
+// repeatedParam returns the first of names that appears more than once.
+func repeatedParam(v url.Values, names []string) string {
+	for _, n := range names {
+		if len(v[n]) > 1 {
+			return n
+		}
+	}
+	return ""
+}

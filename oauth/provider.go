@@ -1,0 +1,150 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha512"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"gatehouse/accounts"
+	"gatehouse/web/templates"
+)
+
+// Config is the protocol configuration, read from the server's flags.
+type Config struct {
+	Issuer string
+	// TokenSecret and OldTokenSecrets are the HMAC keys for tokens and codes,
+	// already derived from the system secret; old ones still verify.
+	TokenSecret     []byte
+	OldTokenSecrets [][]byte
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	CodeTTL         time.Duration
+	IDTokenTTL      time.Duration
+	// RequirePKCE extends PKCE to confidential clients; public clients
+	// always need it.
+	RequirePKCE bool
+	// AllowQueryToken lets resource requests carry ?access_token=.
+	AllowQueryToken bool
+	// DynamicRegistration advertises POST /oauth2/register in discovery.
+	DynamicRegistration bool
+	// SecretHasher compares client secrets.
+	SecretHasher fosite.Hasher
+}
+
+// Handler serves the OAuth and OpenID Connect endpoints.
+type Handler struct {
+	Store    Store
+	Logger   *slog.Logger
+	Sessions *accounts.Sessions
+	// NewPage fills the shell of an HTML page for this request.
+	NewPage func(r *http.Request, title string) templates.Page
+
+	cfg      Config
+	provider fosite.OAuth2Provider
+	strategy *oauth2.HMACSHAStrategy
+	keys     *keyring
+}
+
+// New composes fosite over store and loads (or, on first start, creates)
+// the ID token signing key.
+func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Config, logger *slog.Logger, newPage func(*http.Request, string) templates.Page) (*Handler, error) {
+	if cfg.IDTokenTTL == 0 {
+		cfg.IDTokenTTL = time.Hour
+	}
+	keys, err := newKeyring(ctx, store, cfg.IDTokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	fc := &fosite.Config{
+		AccessTokenLifespan:   cfg.AccessTokenTTL,
+		RefreshTokenLifespan:  cfg.RefreshTokenTTL,
+		AuthorizeCodeLifespan: cfg.CodeTTL,
+		IDTokenLifespan:       cfg.IDTokenTTL,
+		IDTokenIssuer:         cfg.Issuer,
+		AccessTokenIssuer:     cfg.Issuer,
+		TokenURL:              cfg.Issuer + "/oauth2/token",
+		GlobalSecret:          cfg.TokenSecret,
+		RotatedGlobalSecrets:  cfg.OldTokenSecrets,
+		HMACHasher:            sha512.New512_256,
+		// Exact matching: books:write must never be read as a prefix of
+		// anything, and the wildcard default would accept "books.*" forms.
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCE:                    cfg.RequirePKCE,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		RefreshTokenScopes:             []string{"offline_access"},
+		ClientSecretsHasher:            cfg.SecretHasher,
+		SendDebugMessagesToClients:     false,
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+	}
+	strategy := compose.NewOAuth2HMACStrategy(fc)
+	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
+	provider := compose.Compose(fc, fs,
+		&compose.CommonStrategy{
+			CoreStrategy:               strategy,
+			OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keys.privateKey, fc),
+			Signer:                     &jwt.DefaultSigner{GetPrivateKey: keys.privateKey},
+		},
+		// Order matters: fosite runs the token handlers in this order, and
+		// the code grant must see a replayed code before PKCE looks at it.
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+	)
+	if sessions == nil {
+		return nil, fmt.Errorf("oauth: no session manager")
+	}
+	return &Handler{
+		Store:    store,
+		Logger:   logger,
+		Sessions: sessions,
+		NewPage:  newPage,
+		cfg:      cfg,
+		provider: provider,
+		strategy: strategy,
+		keys:     keys,
+	}, nil
+}
+
+// Mount registers the OAuth, OpenID Connect and connected-apps routes.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /oauth2/authorize", h.authorize)
+	mux.HandleFunc("POST /oauth2/authorize", h.decide)
+	mux.HandleFunc("POST /oauth2/token", h.token)
+	mux.HandleFunc("POST /oauth2/revoke", h.revoke)
+	mux.HandleFunc("POST /oauth2/introspect", h.introspect)
+	mux.HandleFunc("GET /userinfo", h.userinfo)
+	mux.HandleFunc("POST /userinfo", h.userinfo)
+	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", h.discovery)
+	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	mux.HandleFunc("GET /account/connections", h.connections)
+	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
+}
+
+// RotateSigningKey makes a new ID token signing key current.
+func (h *Handler) RotateSigningKey(ctx context.Context) error { return h.keys.Rotate(ctx) }
+
+// newSession is the one session type every grant stores: OpenID Connect's,
+// which carries the subject, the username and the ID token claims.
+func newSession() *openid.DefaultSession {
+	return &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{Extra: map[string]any{}},
+		Headers: &jwt.Headers{Extra: map[string]any{}},
+	}
+}

@@ -1,0 +1,114 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// revoke is POST /oauth2/revoke (RFC 7009). fosite authenticates the
+// client and refuses a token that was issued to another client.
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := h.parseTokenRequestForm(w, r)
+	if err == nil {
+		err = h.provider.NewRevocationRequest(ctx, r)
+	}
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.CodeField >= 500 {
+			h.Logger.ErrorContext(ctx, "revocation request", "err", err, "cause", rfc.Cause())
+		}
+		h.challenge(w, r, rfc)
+	}
+	h.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+func (h *Handler) parseTokenRequestForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be read as a form.")
+	}
+	if name := repeatedParam(r.PostForm, tokenRequestParams); name != "" {
+		return fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name)
+	}
+	if r.PostForm.Get("token") == "" {
+		return fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")
+	}
+	return nil
+}
+
+// introspection is the RFC 7662 answer.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	TokenUse  string `json:"token_use,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+}
+
+// introspect is POST /oauth2/introspect. Unlike fosite's own endpoint it
+// accepts only a confidential client's credentials (fosite would take any
+// access token as the caller's credential), and it reports a token as
+// active only to the client it was issued to, so one client cannot learn
+// about another's tokens.
+func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := h.parseTokenRequestForm(w, r); err != nil {
+		h.writeTokenError(w, r, nil, err)
+		return
+	}
+	caller, err := h.provider.(*fosite.Fosite).AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		h.writeTokenError(w, r, nil, err)
+		return
+	}
+	if caller.IsPublic() {
+		h.writeTokenError(w, r, nil, fosite.ErrInvalidClient.WithHint("Only confidential clients may introspect tokens."))
+		return
+	}
+	answer := introspection{}
+	sess := newSession()
+	use, ar, err := h.provider.IntrospectToken(ctx, r.PostForm.Get("token"), fosite.TokenUse(r.PostForm.Get("token_type_hint")), sess)
+	if err == nil && ar.GetClient().GetID() == caller.GetID() {
+		answer = introspection{
+			Active:   true,
+			Scope:    strings.Join(ar.GetGrantedScopes(), " "),
+			ClientID: ar.GetClient().GetID(),
+			Username: sess.Username,
+			TokenUse: string(use),
+			Iat:      ar.GetRequestedAt().Unix(),
+			Sub:      sess.Subject,
+			Iss:      h.cfg.Issuer,
+		}
+		if use == fosite.AccessToken {
+			answer.TokenType = "Bearer"
+		}
+		// fosite has already refused expired tokens; a zero expiry means
+		// the token does not expire.
+		if exp := sess.GetExpiresAt(fosite.TokenType(use)); !exp.IsZero() {
+			answer.Exp = exp.Unix()
+		}
+	}
+	writeJSON(w, http.StatusOK, answer)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = jsonEncode(w, v)
+}
+
+// jsonEncode writes v; an error means the client went away, and there is
+// no one left to tell.
+func jsonEncode(w http.ResponseWriter, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,317 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+
+	"gatehouse/storage"
+)
+
+// Store is what the oauth package needs from the database.
+type Store interface {
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+
+	GetUser(ctx context.Context, id string) (storage.User, error)
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+
+	PutGrant(ctx context.Context, g storage.Grant) error
+	GetGrant(ctx context.Context, userID, clientID string) (storage.Grant, error)
+	ListGrants(ctx context.Context, userID string) ([]storage.Grant, error)
+	RevokeGrant(ctx context.Context, userID, clientID string) error
+
+	CreateToken(ctx context.Context, t storage.Token) error
+	GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error)
+	DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error
+	DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error
+	DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error
+
+	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
+	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
+}
+
+// fositeStore adapts Store to the storage interfaces fosite's handlers
+// type-assert at run time. compose.Compose only discovers a missing method
+// when a flow runs, hence the assertions.
+type fositeStore struct {
+	db Store
+	// codeSignature maps a code to its HMAC signature: fosite keys the
+	// OpenID Connect state by the code itself, which must not be stored.
+	codeSignature func(ctx context.Context, code string) string
+}
+
+var (
+	_ fosite.ClientManager               = (*fositeStore)(nil)
+	_ oauth2.AuthorizeCodeStorage        = (*fositeStore)(nil)
+	_ oauth2.AccessTokenStorage          = (*fositeStore)(nil)
+	_ oauth2.RefreshTokenStorage         = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage      = (*fositeStore)(nil)
+	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
+	_ fositestorage.Transactional        = (*fositeStore)(nil)
+)
+
+// storedRequest is a fosite.Requester as kept in storage.Token.Data. The
+// client is stored by id and looked up again, so a deleted or changed client
+// takes effect on its existing tokens at once.
+type storedRequest struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	ClientID          string          `json:"client_id"`
+	RequestedScope    []string        `json:"requested_scope"`
+	GrantedScope      []string        `json:"granted_scope"`
+	RequestedAudience []string        `json:"requested_audience,omitempty"`
+	GrantedAudience   []string        `json:"granted_audience,omitempty"`
+	Form              url.Values      `json:"form"`
+	Session           json.RawMessage `json:"session"`
+}
+
+func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) { return s.db.BeginTx(ctx) }
+func (s *fositeStore) Commit(ctx context.Context) error                     { return s.db.Commit(ctx) }
+func (s *fositeStore) Rollback(ctx context.Context) error                   { return s.db.Rollback(ctx) }
+
+func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.db.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return client{c}, nil
+}
+
+// ClientAssertionJWTValid and SetClientAssertionJWT belong to private_key_jwt
+// client authentication, which Gatehouse does not offer: no assertion is
+// ever accepted, so none needs remembering.
+func (s *fositeStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
+func (s *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) error {
+	return nil
+}
+
+func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature, accessSignature string, req fosite.Requester) error {
+	data, err := marshalRequest(req)
+	if err != nil {
+		return err
+	}
+	tokenType := fosite.AccessToken
+	switch kind {
+	case storage.KindRefresh:
+		tokenType = fosite.RefreshToken
+	case storage.KindCode, storage.KindPKCE, storage.KindOIDC:
+		tokenType = fosite.AuthorizeCode
+	}
+	expires := req.GetSession().GetExpiresAt(tokenType)
+	if expires.IsZero() {
+		// A refresh token without a lifetime still must not outlive the
+		// cleanup forever; the grant's refresh TTL is the longest anything
+		// lives.
+		expires = time.Now().Add(maxTokenLifetime)
+	}
+	return s.db.CreateToken(ctx, storage.Token{
+		Kind:            kind,
+		Signature:       signature,
+		RequestID:       req.GetID(),
+		ClientID:        req.GetClient().GetID(),
+		Subject:         req.GetSession().GetSubject(),
+		Active:          true,
+		AccessSignature: accessSignature,
+		RequestedAt:     req.GetRequestedAt(),
+		ExpiresAt:       expires,
+		Data:            data,
+	})
+}
+
+// maxTokenLifetime bounds rows whose session carries no expiry.
+const maxTokenLifetime = 90 * 24 * time.Hour
+
+// get loads a row and rebuilds its request into session. It returns the
+// request together with inactiveErr when the row is inactive, as fosite
+// needs the request to revoke the grant's family.
+func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature string, session fosite.Session, inactiveErr error) (fosite.Requester, error) {
+	t, err := s.db.GetToken(ctx, kind, signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	req, err := s.unmarshalRequest(ctx, t.Data, session)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return req, inactiveErr
+	}
+	return req, nil
+}
+
+func marshalRequest(r fosite.Requester) ([]byte, error) {
+	session, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return nil, fmt.Errorf("marshal session: %w", err)
+	}
+	return json.Marshal(storedRequest{
+		ID:                r.GetID(),
+		RequestedAt:       r.GetRequestedAt(),
+		ClientID:          r.GetClient().GetID(),
+		RequestedScope:    r.GetRequestedScopes(),
+		GrantedScope:      r.GetGrantedScopes(),
+		RequestedAudience: r.GetRequestedAudience(),
+		GrantedAudience:   r.GetGrantedAudience(),
+		Form:              r.GetRequestForm(),
+		Session:           session,
+	})
+}
+
+func (s *fositeStore) unmarshalRequest(ctx context.Context, data []byte, session fosite.Session) (*fosite.Request, error) {
+	var sr storedRequest
+	if err := json.Unmarshal(data, &sr); err != nil {
+		return nil, fmt.Errorf("unmarshal request: %w", err)
+	}
+	if session != nil {
+		if err := json.Unmarshal(sr.Session, session); err != nil {
+			return nil, fmt.Errorf("unmarshal session: %w", err)
+		}
+	}
+	client, err := s.GetClient(ctx, sr.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	return &fosite.Request{
+		ID:                sr.ID,
+		RequestedAt:       sr.RequestedAt,
+		Client:            client,
+		RequestedScope:    sr.RequestedScope,
+		GrantedScope:      sr.GrantedScope,
+		RequestedAudience: sr.RequestedAudience,
+		GrantedAudience:   sr.GrantedAudience,
+		Form:              sr.Form,
+		Session:           session,
+	}, nil
+}
+
+func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, storage.KindCode, signature, "", req)
+}
+
+func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindCode, signature, session, fosite.ErrInvalidatedAuthorizeCode)
+}
+
+// InvalidateAuthorizeCodeSession is the one-time check: fosite read the code
+// before its transaction began, so two racing exchanges can both have seen it
+// active. The conditional update lets exactly one through; the loser's error
+// is turned into invalid_grant by the token endpoint.
+func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
+	err := s.db.DeactivateToken(ctx, storage.KindCode, signature)
+	if errors.Is(err, storage.ErrInactive) || errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return err
+}
+
+func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, storage.KindAccess, signature, "", req)
+}
+
+func (s *fositeStore) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.get(ctx, storage.KindAccess, signature, session, fosite.ErrInactiveToken)
+	if errors.Is(err, fosite.ErrInactiveToken) {
+		return nil, fosite.ErrNotFound
+	}
+	return req, err
+}
+
+func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return notFound(s.db.DeleteToken(ctx, storage.KindAccess, signature))
+}
+
+func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error {
+	return s.create(ctx, storage.KindRefresh, signature, accessSignature, req)
+}
+
+func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindRefresh, signature, session, fosite.ErrInactiveToken)
+}
+
+func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return notFound(s.db.DeleteToken(ctx, storage.KindRefresh, signature))
+}
+
+// RotateRefreshToken retires the presented refresh token and the access token
+// issued with it. The conditional deactivation makes one of several racing
+// rotations the winner; the others fail with ErrInactiveToken.
+func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signature string) error {
+	t, err := s.db.GetToken(ctx, storage.KindRefresh, signature)
+	if err != nil {
+		return notFound(err)
+	}
+	if err := s.db.DeactivateToken(ctx, storage.KindRefresh, signature); err != nil {
+		if errors.Is(err, storage.ErrInactive) || errors.Is(err, storage.ErrNotFound) {
+			return fosite.ErrInactiveToken
+		}
+		return err
+	}
+	if t.AccessSignature == "" {
+		return nil
+	}
+	if err := s.db.DeleteToken(ctx, storage.KindAccess, t.AccessSignature); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+func (s *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return s.db.DeleteTokensByRequest(ctx, storage.KindRefresh, requestID)
+}
+
+func (s *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return s.db.DeleteTokensByRequest(ctx, storage.KindAccess, requestID)
+}
+
+func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, storage.KindPKCE, signature, "", req)
+}
+
+func (s *fositeStore) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindPKCE, signature, session, fosite.ErrNotFound)
+}
+
+// DeletePKCERequestSession keeps the row. fosite deletes the PKCE state
+// before it compares the verifier, so a failed attempt followed by a retry
+// without any verifier would find no challenge and pass as a non-PKCE
+// exchange. Keeping the row until it expires with its code means every
+// retry still has to meet the challenge.
+func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error { return nil }
+
+func (s *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, storage.KindOIDC, s.codeSignature(ctx, code), "", req)
+}
+
+func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, _ fosite.Requester) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindOIDC, s.codeSignature(ctx, code), newSession(), fosite.ErrNotFound)
+}
+
+func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return notFound(s.db.DeleteToken(ctx, storage.KindOIDC, s.codeSignature(ctx, code)))
+}
+
+func notFound(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}

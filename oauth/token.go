@@ -1,0 +1,80 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// endUserScopes need a person behind the token; a client acting for itself
+// (client_credentials) may not have them.
+var endUserScopes = []string{"openid", "profile", "offline_access", "books:read", "books:write"}
+
+// token is POST /oauth2/token.
+func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be read as a form."))
+		return
+	}
+	if name := repeatedParam(r.PostForm, tokenParams); name != "" {
+		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name))
+		return
+	}
+	ar, err := h.provider.NewAccessRequest(ctx, r, newSession())
+	if err != nil {
+		h.writeTokenError(w, r, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		for _, s := range ar.GetRequestedScopes() {
+			for _, u := range endUserScopes {
+				if s == u {
+					h.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q needs an end user and cannot be granted to a client acting for itself.", s))
+					return
+				}
+			}
+			ar.GrantScope(s)
+		}
+	}
+	resp, err := h.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		h.writeTokenError(w, r, ar, err)
+		return
+	}
+	h.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// writeTokenError answers with RFC 6749 §5.2 JSON, closing two gaps in
+// fosite: the losers of a race for one code or refresh token get
+// invalid_grant rather than server_error or invalid_request, and a failed
+// basic authentication carries WWW-Authenticate.
+func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	switch {
+	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	case errors.Is(err, fosite.ErrInactiveToken) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token has already been used.")
+	}
+	rfc = fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		h.Logger.ErrorContext(r.Context(), "token request", "err", err, "cause", rfc.Cause())
+	}
+	h.challenge(w, r, rfc)
+	h.provider.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// challenge adds WWW-Authenticate to an invalid_client answer (RFC 6749
+// §5.2): Basic when the client tried basic authentication.
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
+	if rfc.ErrorField != fosite.ErrInvalidClient.ErrorField {
+		return
+	}
+	if auth := r.Header.Get("Authorization"); len(auth) >= 6 && strings.EqualFold(auth[:6], "basic ") {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	}
+}
