@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"gatehouse/accounts"
+	"gatehouse/books"
+	"gatehouse/clients"
+	"gatehouse/oauth"
+	"gatehouse/storage"
+	"gatehouse/storage/sqlstore"
+	"gatehouse/web"
+	"gatehouse/web/templates"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var cfg config
+	fs := newFlagSet("server", &cfg, stderr)
+	serverFlags(fs, &cfg)
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	logger, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	srv, err := start(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return srv.wait(ctx)
+}
+
+// server is a running Gatehouse: the listener, the HTTP server and what
+// they hold open.
+type server struct {
+	URL      string
+	http     *http.Server
+	listener net.Listener
+	store    storage.Store
+	logger   *slog.Logger
+	oauth    *oauth.Handler
+	done     chan error
+	stopBg   context.CancelFunc
+}
+
+// shutdownGrace is how long in-flight requests get to finish after SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+// start opens the database (applying migrations), wires every handler and
+// begins serving. It is the only place that knows every package.
+func start(ctx context.Context, cfg config, logger *slog.Logger) (*server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	secret, oldSecrets, err := loadSecrets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = defaultIssuer(ln.Addr().(*net.TCPAddr), cfg.Addr)
+	}
+	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	handler, oauthHandler, err := newHandler(ctx, cfg, store, secret, oldSecrets, logger)
+	if err != nil {
+		store.Close()
+		ln.Close()
+		return nil, err
+	}
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	s := &server{
+		URL:      cfg.Issuer,
+		listener: ln,
+		store:    store,
+		logger:   logger,
+		oauth:    oauthHandler,
+		done:     make(chan error, 1),
+		stopBg:   stopBg,
+		http: &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
+	}
+	go cleanup(bg, store, cfg.CleanupInterval, logger)
+	go func() { s.done <- s.http.Serve(ln) }()
+	logger.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", describeDB(cfg.DB))
+	return s, nil
+}
+
+// wait serves until ctx is cancelled, then stops taking connections, lets
+// in-flight requests finish and closes the database.
+func (s *server) wait(ctx context.Context) error {
+	select {
+	case err := <-s.done:
+		s.stopBg()
+		s.store.Close()
+		return err
+	case <-ctx.Done():
+	}
+	return s.shutdown()
+}
+
+func (s *server) shutdown() error {
+	s.logger.Info("shutting down")
+	s.stopBg()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(<-s.done, http.ErrServerClosed) && err == nil {
+		s.logger.Info("stopped")
+	}
+	return err
+}
+
+func defaultIssuer(addr *net.TCPAddr, configured string) string {
+	host, _, _ := net.SplitHostPort(configured)
+	if host == "" || host == "localhost" || addr.IP.IsUnspecified() {
+		host = "localhost"
+	} else {
+		host = addr.IP.String()
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// newHandler builds every handler on one mux and wraps it in the server's
+// middleware.
+func newHandler(ctx context.Context, cfg config, store storage.Store, secret []byte, oldSecrets [][]byte, logger *slog.Logger) (http.Handler, *oauth.Handler, error) {
+	secure := strings.HasPrefix(cfg.Issuer, "https://")
+	sessions := accounts.NewSessions(cookieKeys(secret, oldSecrets), secure)
+	newPage := func(r *http.Request, title string) templates.Page {
+		id, _ := sessions.Identity(r)
+		return templates.Page{Title: title, User: id.Username, CSS: web.AssetURL("app.css"), JS: web.AssetURL("app.js"), Icon: web.AssetURL("icon.svg")}
+	}
+	oldTokenKeys := make([][]byte, len(oldSecrets))
+	for i, s := range oldSecrets {
+		oldTokenKeys[i] = derive(s, "token-hmac")
+	}
+	oauthHandler, err := oauth.New(ctx, store, sessions, oauth.Config{
+		Issuer:              cfg.Issuer,
+		TokenSecret:         derive(secret, "token-hmac"),
+		OldTokenSecrets:     oldTokenKeys,
+		AccessTokenTTL:      cfg.AccessTokenTTL,
+		RefreshTokenTTL:     cfg.RefreshTokenTTL,
+		CodeTTL:             cfg.CodeTTL,
+		RequirePKCE:         cfg.RequirePKCE,
+		AllowQueryToken:     cfg.AllowQueryToken,
+		DynamicRegistration: cfg.DynamicRegistration,
+		SecretHasher:        clients.SecretHasher{},
+	}, logger, newPage)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	mux := http.NewServeMux()
+	(&accounts.Handler{
+		Store:            store,
+		Sessions:         sessions,
+		Logger:           logger,
+		NewPage:          newPage,
+		RegistrationOpen: cfg.Registration,
+		Accounts:         accounts.NewWindowLimiter(5, 15*time.Minute),
+		Addresses:        accounts.NewWindowLimiter(50, 15*time.Minute),
+		Now:              time.Now,
+	}).Mount(mux)
+	oauthHandler.Mount(mux)
+	signedIn := func(r *http.Request) (string, string, bool) {
+		id, ok := sessions.Identity(r)
+		return id.UserID, id.Username, ok
+	}
+	clients.New(store, logger, signedIn, newPage).Mount(mux)
+	if cfg.DynamicRegistration {
+		mux.Handle("POST /oauth2/register", clients.NewRegistrationEndpoint(store, logger))
+	}
+	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
+	mux.Handle("GET /static/", web.StaticHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(pctx); err != nil {
+			logger.WarnContext(r.Context(), "database not ready", "err", err)
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+
+	// Browsers must not post forms across sites; the JSON endpoints are
+	// exempt because apps in other origins call them by design and they
+	// carry no ambient credentials (client secrets, codes or bearer tokens
+	// are sent explicitly).
+	cop := http.NewCrossOriginProtection()
+	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /userinfo", "/api/"} {
+		cop.AddInsecureBypassPattern(p)
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
+	}))
+	return withLogging(logger, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
+}
+
+// derive turns the system secret into an independent key for one purpose,
+// so a key leaked from one use says nothing of the others.
+func derive(secret []byte, purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, secret, nil, "gatehouse/"+purpose, 32)
+	if err != nil {
+		// hkdf.Key fails only for lengths beyond 255*32 bytes.
+		panic(err)
+	}
+	return key
+}
+
+// cookieKeys are gorilla's hash/encryption pairs, the current secret's
+// first.
+func cookieKeys(secret []byte, old [][]byte) [][]byte {
+	var pairs [][]byte
+	for _, s := range append([][]byte{secret}, old...) {
+		pairs = append(pairs, derive(s, "cookie-hash"), derive(s, "cookie-encryption"))
+	}
+	return pairs
+}
+
+// cleanup deletes expired codes and tokens. Every instance runs it; the
+// deletes are idempotent, so running it twice at once costs only time.
+func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := store.DeleteExpired(ctx, time.Now())
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Warn("delete expired tokens", "err", err)
+				}
+				continue
+			}
+			logger.Debug("deleted expired tokens", "rows", n)
+		}
+	}
+}
+
+func describeDB(dsn string) string {
+	if isPostgres(dsn) {
+		return "postgres"
+	}
+	return dsn
+}
