@@ -39,6 +39,9 @@ type Handler struct {
 	Accounts  Limiter
 	Addresses Limiter
 	Now       func() time.Time
+	// FailedLogins, when set, counts sign-ins refused for a wrong username
+	// or password.
+	FailedLogins interface{ Inc() }
 }
 
 // maxFormBytes caps every page form; the largest legitimate one is a few
@@ -100,6 +103,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		h.Accounts.Fail(accountKey, now)
 		h.Addresses.Fail(addressKey, now)
+		if h.FailedLogins != nil {
+			h.FailedLogins.Inc()
+		}
 		h.Logger.InfoContext(r.Context(), "sign in failed", "username", username)
 		view.Error = "Invalid username or password."
 		h.render(w, r, http.StatusUnauthorized, templates.Login(view))

@@ -124,7 +124,28 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosi
 		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name))
 		return nil, false
 	}
+	if err := h.checkPKCE(ar); err != nil {
+		h.writeAuthorizeError(w, r, ar, err)
+		return nil, false
+	}
 	return ar, true
+}
+
+// checkPKCE applies fosite's PKCE rules before anyone is asked to consent:
+// fosite checks them only when it issues the code, after the consent page,
+// so a person would allow a request that then fails.
+func (h *Handler) checkPKCE(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "" && ar.GetClient().IsPublic():
+		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE: send code_challenge with code_challenge_method=S256.")
+	case challenge == "" && h.cfg.RequirePKCE:
+		return fosite.ErrInvalidRequest.WithHint("This server requires PKCE: send code_challenge with code_challenge_method=S256.")
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("Only code_challenge_method=S256 is supported.")
+	}
+	return nil
 }
 
 func (h *Handler) toLogin(w http.ResponseWriter, r *http.Request, returnTo string) {

@@ -71,8 +71,10 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 	sess := newSession()
 	use, ar, err := h.provider.IntrospectToken(r.Context(), token, fosite.AccessToken, sess)
 	if err != nil || use != fosite.AccessToken {
-		if rfc := fosite.ErrorToRFC6749Error(err); err != nil && rfc.CodeField >= 500 {
-			h.Logger.ErrorContext(r.Context(), "verify access token", "err", err, "cause", rfc.Cause())
+		if err != nil {
+			if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
+				h.Logger.ErrorContext(r.Context(), "verify access token", "err", err, "cause", rfc.Cause())
+			}
 		}
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return Principal{}, false

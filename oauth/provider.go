@@ -47,6 +47,9 @@ type Handler struct {
 	Sessions *accounts.Sessions
 	// NewPage fills the shell of an HTML page for this request.
 	NewPage func(r *http.Request, title string) templates.Page
+	// Metrics, when set, is told of issued tokens and failed client
+	// authentications.
+	Metrics Metrics
 
 	cfg      Config
 	provider fosite.OAuth2Provider

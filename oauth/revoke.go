@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -9,21 +10,29 @@ import (
 )
 
 // revoke is POST /oauth2/revoke (RFC 7009). fosite authenticates the
-// client and refuses a token that was issued to another client.
+// client and refuses a token issued to another client. The answer is
+// written here because fosite's writer turns every other error, a storage
+// failure included, into 200: a client would believe a token revoked that
+// still works.
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	err := h.parseTokenRequestForm(w, r)
 	if err == nil {
 		err = h.provider.NewRevocationRequest(ctx, r)
 	}
-	if err != nil {
-		rfc := fosite.ErrorToRFC6749Error(err)
-		if rfc.CodeField >= 500 {
-			h.Logger.ErrorContext(ctx, "revocation request", "err", err, "cause", rfc.Cause())
-		}
-		h.challenge(w, r, rfc)
+	switch {
+	case err == nil,
+		// RFC 7009 §2.2: an invalid token is not an error, and another
+		// client's token is, to this client, an invalid one. Saying so
+		// would tell it the token exists; the token itself is untouched.
+		errors.Is(err, fosite.ErrUnauthorizedClient),
+		errors.Is(err, fosite.ErrNotFound),
+		errors.Is(err, fosite.ErrInactiveToken):
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	default:
+		h.writeTokenError(w, r, nil, err)
 	}
-	h.provider.WriteRevocationResponse(ctx, w, err)
 }
 
 func (h *Handler) parseTokenRequestForm(w http.ResponseWriter, r *http.Request) error {
@@ -36,6 +45,11 @@ func (h *Handler) parseTokenRequestForm(w http.ResponseWriter, r *http.Request) 
 	}
 	if r.PostForm.Get("token") == "" {
 		return fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")
+	}
+	// RFC 7009 and RFC 7662 require client authentication; its absence is
+	// an authentication failure (fosite would call it invalid_request).
+	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" {
+		return fosite.ErrInvalidClient.WithHint("Client authentication is required.")
 	}
 	return nil
 }

@@ -12,6 +12,15 @@ import (
 // (client_credentials) may not have them.
 var endUserScopes = []string{"openid", "profile", "offline_access", "books:read", "books:write"}
 
+// Metrics counts protocol events for the operator.
+type Metrics interface {
+	// TokenIssued is called after a successful token response; grantType
+	// is the request's grant_type.
+	TokenIssued(grantType string)
+	// ClientAuthFailed is called for every invalid_client answer.
+	ClientAuthFailed()
+}
+
 // token is POST /oauth2/token.
 func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -24,10 +33,29 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name))
 		return
 	}
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "", "authorization_code", "refresh_token", "client_credentials":
+	default:
+		// fosite reports a grant no handler takes as invalid_request; RFC
+		// 6749 §5.2 names it. The password and implicit grants are gone
+		// in OAuth 2.1 and are not offered.
+		h.writeTokenError(w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt))
+		return
+	}
 	ar, err := h.provider.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		h.writeTokenError(w, r, ar, err)
 		return
+	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		// fosite ignores a refresh request's scope parameter; RFC 6749 §6
+		// says it must not ask for more than the grant holds.
+		for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+			if !ar.GetGrantedScopes().Has(s) {
+				h.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted originally and cannot be added on refresh.", s))
+				return
+			}
+		}
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		for _, s := range ar.GetRequestedScopes() {
@@ -46,6 +74,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.provider.WriteAccessResponse(ctx, w, ar, resp)
+	if h.Metrics != nil {
+		h.Metrics.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
+	}
 }
 
 // writeTokenError answers with RFC 6749 §5.2 JSON, closing two gaps in
@@ -73,6 +104,10 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
 	if rfc.ErrorField != fosite.ErrInvalidClient.ErrorField {
 		return
+	}
+	// Every invalid_client answer passes here, whichever endpoint gave it.
+	if h.Metrics != nil {
+		h.Metrics.ClientAuthFailed()
 	}
 	if auth := r.Header.Get("Authorization"); len(auth) >= 6 && strings.EqualFold(auth[:6], "basic ") {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)

@@ -77,8 +77,9 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // withLogging logs one line per request: an id, the method, the route
 // pattern (never the raw URL, whose query may hold a code or token), the
-// status and the duration.
-func withLogging(logger *slog.Logger, next http.Handler) http.Handler {
+// status and the duration. It feeds the request metrics too, sharing the
+// status recorder.
+func withLogging(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var id [8]byte
@@ -87,18 +88,24 @@ func withLogging(logger *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", rid)
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		if !logger.Enabled(r.Context(), slog.LevelInfo) {
-			return
+		elapsed := time.Since(start)
+		if rec.status == 0 {
+			// net/http answers 200 for a handler that wrote nothing.
+			rec.status = http.StatusOK
 		}
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
+		}
+		m.observe(route, rec.status, elapsed)
+		if !logger.Enabled(r.Context(), slog.LevelInfo) {
+			return
 		}
 		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", rid),
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)))
+			slog.Duration("duration", elapsed))
 	})
 }

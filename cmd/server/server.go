@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"gatehouse/storage"
 	"gatehouse/storage/sqlstore"
 	"gatehouse/web"
+	"gatehouse/web/openapi"
 	"gatehouse/web/templates"
 )
 
@@ -179,6 +181,11 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	if err != nil {
 		return nil, nil, err
 	}
+	m := newMetrics()
+	oauthHandler.Metrics = m
+	if p, ok := store.(interface{ PoolStats() map[string]sql.DBStats }); ok {
+		m.registerPools(p.PoolStats)
+	}
 
 	mux := http.NewServeMux()
 	(&accounts.Handler{
@@ -190,6 +197,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Accounts:         accounts.NewWindowLimiter(5, 15*time.Minute),
 		Addresses:        accounts.NewWindowLimiter(50, 15*time.Minute),
 		Now:              time.Now,
+		FailedLogins:     m.failedLogins,
 	}).Mount(mux)
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
@@ -202,6 +210,8 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	}
 	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
 	mux.Handle("GET /static/", web.StaticHandler())
+	mux.Handle("GET /openapi.json", openapi.Handler())
+	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -227,7 +237,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
 	}))
-	return withLogging(logger, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
+	return withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
 }
 
 // derive turns the system secret into an independent key for one purpose,
