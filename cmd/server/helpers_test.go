@@ -303,3 +303,8 @@ func fmtErr(m map[string]any) string {
 func asRetrieveError(err error, target **oauth2.RetrieveError) bool {
 	return errors.As(err, target)
 }
+
+// createReg is a confidential web client with a loopback redirect URI.
+func createReg(name string) clients.Registration {
+	return clients.Registration{Name: name, RedirectURIs: []string{"http://127.0.0.1:9999/callback"}}
+}

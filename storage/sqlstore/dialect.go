@@ -76,21 +76,12 @@ func (d *dialect) translate(err error) error {
 	return err
 }
 
-// sqliteTimeLayout is how SQLite stores every timestamp: UTC text of fixed
-// width, always six fractional digits and a Z. Fixed width makes text order
-// the same as time order, so expires_at < ? compares correctly and uses the
-// index; with variable-width fractions "…:05Z" would sort after "…:05.1Z".
-// Text rather than integer microseconds keeps the database readable with the
-// sqlite3 shell and its date functions, and the driver parses the columns
-// declared TIMESTAMP back into time.Time.
-const sqliteTimeLayout = "2006-01-02 15:04:05.000000Z"
-
 var sqliteDialect = &dialect{
 	name:       "sqlite",
 	migrations: "migrations/sqlite",
 	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
-		applied_at TIMESTAMP NOT NULL
+		applied_at INTEGER NOT NULL
 	)`,
 	// BEGIN IMMEDIATE already serializes migrations, across processes too.
 	beginMigration: nil,
@@ -105,8 +96,15 @@ var sqliteDialect = &dialect{
 		}
 		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	},
+	// A timestamp is an INTEGER of microseconds since the Unix epoch.
+	// Integers compare in time order, so expires_at < ? is right and uses
+	// the index, which text of variable width would not be ("…:05Z" sorts
+	// after "…:05.1Z"). They also cost nothing to read, where the driver
+	// parses TIMESTAMP text on every row: a fifth of the time of a token
+	// lookup. In the sqlite3 shell, datetime(expires_at / 1000000,
+	// 'unixepoch') shows one as a date.
 	encodeTime: func(t time.Time) any {
-		return t.UTC().Format(sqliteTimeLayout)
+		return t.UnixMicro()
 	},
 }
 
@@ -147,6 +145,38 @@ var postgresDialect = &dialect{
 	encodeTime: func(t time.Time) any {
 		return t.UTC().Truncate(time.Microsecond)
 	},
+}
+
+// timeDest scans a timestamp of either dialect as UTC: an integer of
+// microseconds from SQLite, a time.Time from PostgreSQL.
+type timeDest struct{ t *time.Time }
+
+func (d timeDest) Scan(src any) error {
+	switch v := src.(type) {
+	case int64:
+		*d.t = time.UnixMicro(v).UTC()
+	case time.Time:
+		*d.t = v.UTC()
+	default:
+		return fmt.Errorf("scan timestamp: got %T", src)
+	}
+	return nil
+}
+
+// nullTimeDest scans a nullable timestamp like timeDest.
+type nullTimeDest struct{ t **time.Time }
+
+func (d nullTimeDest) Scan(src any) error {
+	if src == nil {
+		*d.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeDest{&t}).Scan(src); err != nil {
+		return err
+	}
+	*d.t = &t
+	return nil
 }
 
 // handles are the pools a Store runs on. For PostgreSQL read and write are

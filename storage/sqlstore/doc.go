@@ -34,7 +34,7 @@
 // # Time
 //
 // Timestamps are stored in UTC with microsecond precision; finer parts are
-// truncated. PostgreSQL columns are TIMESTAMPTZ; SQLite columns hold
-// fixed-width text (see sqliteTimeLayout), so that comparisons in SQL follow
-// time order. Times read back are in UTC.
+// truncated. PostgreSQL columns are TIMESTAMPTZ; SQLite columns are integers
+// of microseconds since the Unix epoch, which compare in time order in SQL
+// and need no parsing (see dialect.go). Times read back are in UTC.
 package sqlstore

@@ -191,34 +191,6 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-// timeDest scans a timestamp as UTC.
-type timeDest struct{ t *time.Time }
-
-func (d timeDest) Scan(src any) error {
-	t, ok := src.(time.Time)
-	if !ok {
-		return fmt.Errorf("scan timestamp: got %T", src)
-	}
-	*d.t = t.UTC()
-	return nil
-}
-
-// nullTimeDest scans a nullable timestamp as UTC.
-type nullTimeDest struct{ t **time.Time }
-
-func (d nullTimeDest) Scan(src any) error {
-	if src == nil {
-		*d.t = nil
-		return nil
-	}
-	var t time.Time
-	if err := (timeDest{&t}).Scan(src); err != nil {
-		return err
-	}
-	*d.t = &t
-	return nil
-}
-
 // Lists (scopes, redirect URIs, grant types) are stored as JSON arrays in
 // text columns, which both dialects read and index alike.
 func encodeList(v []string) string {

@@ -1,12 +1,12 @@
--- Timestamps are UTC text of fixed width, "2006-01-02 15:04:05.000000Z",
--- so that text order is time order (see sqliteTimeLayout). Lists are JSON
--- arrays. Booleans are 0 and 1.
+-- Timestamps are integers: microseconds since the Unix epoch, UTC, so that
+-- they compare in time order (see dialect.go). Lists are JSON arrays.
+-- Booleans are 0 and 1.
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE, -- lower-case
     password_hash TEXT NOT NULL,
-    created_at    TIMESTAMP NOT NULL
+    created_at    INTEGER NOT NULL
 );
 
 CREATE TABLE clients (
@@ -18,8 +18,8 @@ CREATE TABLE clients (
     redirect_uris TEXT NOT NULL,
     scopes        TEXT NOT NULL,
     grant_types   TEXT NOT NULL,
-    created_at    TIMESTAMP NOT NULL,
-    updated_at    TIMESTAMP NOT NULL
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
 );
 
 CREATE INDEX clients_owner_id ON clients (owner_id, created_at);
@@ -29,8 +29,8 @@ CREATE TABLE grants (
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
     scopes     TEXT NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
     PRIMARY KEY (user_id, client_id)
 );
 
@@ -45,8 +45,8 @@ CREATE TABLE tokens (
     subject          TEXT NOT NULL, -- user id; '' for client credentials
     active           BOOLEAN NOT NULL,
     access_signature TEXT NOT NULL,
-    requested_at     TIMESTAMP NOT NULL,
-    expires_at       TIMESTAMP NOT NULL,
+    requested_at     INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
     data             BLOB NOT NULL,
     PRIMARY KEY (kind, signature)
 );
@@ -62,8 +62,8 @@ CREATE TABLE books (
     title      TEXT NOT NULL,
     author     TEXT NOT NULL,
     year       INTEGER,
-    created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
 );
 
 CREATE INDEX books_user_id_id ON books (user_id, id);
@@ -72,6 +72,6 @@ CREATE TABLE signing_keys (
     id          TEXT PRIMARY KEY,
     algorithm   TEXT NOT NULL,
     private_key BLOB NOT NULL, -- PKCS#8 DER
-    created_at  TIMESTAMP NOT NULL,
-    retired_at  TIMESTAMP
+    created_at  INTEGER NOT NULL,
+    retired_at  INTEGER
 );
