@@ -1,6 +1,9 @@
 package oauth
 
-import "net/url"
+import (
+	"net/url"
+	"unicode/utf8"
+)
 
 // maxFormBytes caps OAuth form bodies; net/http would otherwise read up to
 // 10 MB of form before fosite sees a byte.
@@ -14,7 +17,7 @@ var (
 		"code_challenge", "code_challenge_method", "nonce", "prompt", "response_mode", "max_age"}
 	tokenParams = []string{"grant_type", "code", "redirect_uri", "client_id", "client_secret",
 		"code_verifier", "refresh_token", "scope"}
-	tokenRequestParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
+	tokenManagementParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
 )
 
 // repeatedParam returns the first of names that appears more than once.
@@ -22,6 +25,23 @@ func repeatedParam(v url.Values, names []string) string {
 	for _, n := range names {
 		if len(v[n]) > 1 {
 			return n
+		}
+	}
+	return ""
+}
+
+// invalidUTF8Param returns the first parameter whose name or value is not
+// UTF-8: it could only be a mistake or an attack, and a page or redirect
+// that echoed it would carry it further.
+func invalidUTF8Param(v url.Values) string {
+	for k, vs := range v {
+		if !utf8.ValidString(k) {
+			return "(name)"
+		}
+		for _, s := range vs {
+			if !utf8.ValidString(s) {
+				return k
+			}
 		}
 	}
 	return ""

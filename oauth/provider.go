@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"crypto/sha512"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -109,9 +108,6 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
-	if sessions == nil {
-		return nil, fmt.Errorf("oauth: no session manager")
-	}
 	return &Handler{
 		Store:    store,
 		Logger:   logger,

@@ -40,16 +40,18 @@ func (h *Handler) parseTokenRequestForm(w http.ResponseWriter, r *http.Request) 
 	if err := r.ParseForm(); err != nil {
 		return fosite.ErrInvalidRequest.WithHint("The request body could not be read as a form.")
 	}
-	if name := repeatedParam(r.PostForm, tokenRequestParams); name != "" {
+	if name := repeatedParam(r.PostForm, tokenManagementParams); name != "" {
 		return fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name)
+	}
+	if name := invalidUTF8Param(r.PostForm); name != "" {
+		return fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name)
 	}
 	if r.PostForm.Get("token") == "" {
 		return fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")
 	}
-	// RFC 7009 and RFC 7662 require client authentication; its absence is
-	// an authentication failure (fosite would call it invalid_request).
-	if r.Header.Get("Authorization") == "" && r.PostForm.Get("client_id") == "" {
-		return fosite.ErrInvalidClient.WithHint("Client authentication is required.")
+	// RFC 7009 and RFC 7662 require client authentication.
+	if err := clientAuthProblem(r); err != nil {
+		return err
 	}
 	return nil
 }

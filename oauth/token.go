@@ -33,6 +33,14 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name))
 		return
 	}
+	if name := invalidUTF8Param(r.PostForm); name != "" {
+		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name))
+		return
+	}
+	if err := clientAuthProblem(r); err != nil {
+		h.writeTokenError(w, r, nil, err)
+		return
+	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case "", "authorization_code", "refresh_token", "client_credentials":
 	default:
@@ -90,6 +98,10 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, fosite.ErrInactiveToken) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
 		err = fosite.ErrInvalidGrant.WithHint("The refresh token has already been used.")
+	case errors.Is(err, fosite.ErrNotFound) && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField:
+		// A racing refresh whose token another racer's reuse detection
+		// already deleted: fosite calls that invalid_request.
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token is no longer valid.")
 	}
 	rfc = fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
@@ -97,6 +109,22 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 	}
 	h.challenge(w, r, rfc)
 	h.provider.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// clientAuthProblem closes two gaps in fosite's client authentication.
+// RFC 6749 §5.2 makes a request without client authentication, or with a
+// Basic header that does not decode, invalid_client (fosite says
+// invalid_request, so no 401 and no challenge), and §2.3 forbids using
+// more than one method in a request (fosite silently prefers the header).
+func clientAuthProblem(r *http.Request) error {
+	_, _, basic := r.BasicAuth()
+	switch {
+	case !basic && r.PostForm.Get("client_id") == "":
+		return fosite.ErrInvalidClient.WithHint("The request carries no valid client authentication.")
+	case basic && r.PostForm.Has("client_secret"):
+		return fosite.ErrInvalidRequest.WithHint("Authenticate the client either with HTTP Basic or in the body, not both.")
+	}
+	return nil
 }
 
 // challenge adds WWW-Authenticate to an invalid_client answer (RFC 6749
