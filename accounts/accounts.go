@@ -85,34 +85,66 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		ReturnTo:         returnTo,
 		RegistrationOpen: h.RegistrationOpen,
 	}
-	now := h.Now()
+	ctx, now := r.Context(), h.Now()
 	accountKey, addressKey := "user:"+username, "addr:"+clientAddress(r)
-	if wait := max(h.Accounts.Wait(accountKey, now), h.Addresses.Wait(addressKey, now)); wait > 0 {
+	// An unanswered throttle check fails closed: the password check needs
+	// the same database, so refusing costs little availability, while
+	// letting the attempt through would lift the limit whenever the check
+	// can be made to fail.
+	wait, err := h.wait(ctx, now, accountKey, addressKey)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "sign in", "err", err)
+		view.Error = "Something went wrong. Please try again."
+		h.render(w, r, http.StatusInternalServerError, templates.Login(view))
+		return
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		view.Error = "Too many failed sign-in attempts. Please wait a few minutes and try again."
 		h.render(w, r, http.StatusTooManyRequests, templates.Login(view))
 		return
 	}
-	user, ok, err := h.authenticate(r.Context(), username, password)
+	user, ok, err := h.authenticate(ctx, username, password)
 	if err != nil {
-		h.Logger.ErrorContext(r.Context(), "sign in", "err", err)
+		h.Logger.ErrorContext(ctx, "sign in", "err", err)
 		view.Error = "Something went wrong. Please try again."
 		h.render(w, r, http.StatusInternalServerError, templates.Login(view))
 		return
 	}
 	if !ok {
-		h.Accounts.Fail(accountKey, now)
-		h.Addresses.Fail(addressKey, now)
+		// The password has been checked by now and any answer but a
+		// redirect tells a guesser it was wrong, so an error page would
+		// protect nothing: a failure that cannot be recorded is logged.
+		if err := errors.Join(h.Accounts.Fail(ctx, accountKey, now), h.Addresses.Fail(ctx, addressKey, now)); err != nil {
+			h.Logger.ErrorContext(ctx, "record failed sign in", "err", err)
+		}
 		if h.FailedLogins != nil {
 			h.FailedLogins.Inc()
 		}
-		h.Logger.InfoContext(r.Context(), "sign in failed", "username", username)
+		h.Logger.InfoContext(ctx, "sign in failed", "username", username)
 		view.Error = "Invalid username or password."
 		h.render(w, r, http.StatusUnauthorized, templates.Login(view))
 		return
 	}
-	h.Accounts.Reset(accountKey)
+	if err := h.Accounts.Reset(ctx, accountKey); err != nil {
+		// The user proved the password; stale failures can only shorten
+		// their next allowance.
+		h.Logger.WarnContext(ctx, "clear failed sign ins", "err", err)
+	}
 	h.signIn(w, r, user, returnTo)
+}
+
+// wait is the longer lockout of the account and the client address.
+func (h *Handler) wait(ctx context.Context, now time.Time, accountKey, addressKey string) (time.Duration, error) {
+	account, err := h.Accounts.Wait(ctx, accountKey, now)
+	if err != nil {
+		return 0, err
+	}
+	address, err := h.Addresses.Wait(ctx, addressKey, now)
+	if err != nil {
+		return 0, err
+	}
+	return max(account, address), nil
 }
 
 // authenticate checks a password. An unknown username is checked against a

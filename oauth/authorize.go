@@ -124,6 +124,10 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosi
 		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name))
 		return nil, false
 	}
+	if name := invalidUTF8Param(r.URL.Query()); name != "" {
+		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name))
+		return nil, false
+	}
 	if err := h.checkPKCE(ar); err != nil {
 		h.writeAuthorizeError(w, r, ar, err)
 		return nil, false
@@ -295,15 +299,19 @@ func (h *Handler) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar
 func (h *Handler) authorizeErrorPage(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
 	message := "This app sent a sign-in request that cannot be trusted, so you have not been sent back to it."
 	detail := rfc.ErrorField + ": " + rfc.GetDescription()
+	status := max(rfc.CodeField, http.StatusBadRequest)
 	switch {
 	case rfc.ErrorField == fosite.ErrInvalidClient.ErrorField:
 		message = "This app is not registered with this server, so you have not been sent anywhere."
 		detail = "invalid_client: no client is registered with this client_id."
+		// fosite's 401 is for the token endpoint; here no client is
+		// authenticating, the request itself is bad.
+		status = http.StatusBadRequest
 	case rfc.CodeField >= 500:
 		message = "Something went wrong on our side. Please try again."
 		detail = ""
 	}
-	h.errorPage(w, r, max(rfc.CodeField, http.StatusBadRequest), "This sign-in request can't continue", message, detail)
+	h.errorPage(w, r, status, "This sign-in request can't continue", message, detail)
 }
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message, detail string) {

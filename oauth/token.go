@@ -98,6 +98,10 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, fosite.ErrInactiveToken) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
 		err = fosite.ErrInvalidGrant.WithHint("The refresh token has already been used.")
+	case errors.Is(err, fosite.ErrTokenSignatureMismatch) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
+		// fosite says invalid_request for a refresh token whose signature
+		// fails, one made under a retired secret for instance.
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token is not valid.")
 	case errors.Is(err, fosite.ErrNotFound) && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField:
 		// A racing refresh whose token another racer's reuse detection
 		// already deleted: fosite calls that invalid_request.

@@ -99,10 +99,12 @@ type SigningKey struct {
 	Algorithm  string // "RS256"
 	PrivateKey []byte // PKCS#8 DER
 	CreatedAt  time.Time
-	// RetiredAt is set when a newer key takes over signing; the key stays
-	// published until tokens signed with it have expired.
-	RetiredAt *time.Time
 }
+
+// LoginFailureRetention is how long DeleteExpired keeps a failed sign-in. A
+// limiter counting failures over a longer window would see fewer than
+// happened.
+const LoginFailureRetention = 24 * time.Hour
 
 // Store is everything a backend provides. Consumers declare the subset they
 // use.
@@ -148,9 +150,20 @@ type Store interface {
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error // ErrNotFound
 	// DeleteTokensByRequest deletes every row of kind in a grant family.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
-	// DeleteExpired removes rows whose ExpiresAt is before now and returns
-	// how many went. Safe to run from several instances at once.
+	// DeleteExpired removes tokens whose ExpiresAt is before now and login
+	// failures older than LoginFailureRetention, and returns how many rows
+	// went. Safe to run from several instances at once.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+
+	// Failed sign-ins, counted per key (an account or a client address) so
+	// that every instance throttles on the same figures.
+	RecordLoginFailure(ctx context.Context, key string, at time.Time) error
+	// CountLoginFailures returns how many failures of key happened after
+	// since, and when the oldest of them did (zero when there are none).
+	CountLoginFailures(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
+	// ClearLoginFailures forgets every failure of key; a key without any
+	// is not an error.
+	ClearLoginFailures(ctx context.Context, key string) error
 
 	// Books. Reads and writes are scoped to the owner: another user's book
 	// is ErrNotFound.

@@ -28,7 +28,7 @@ func openForCommand(ctx context.Context, name string, args []string, getenv func
 	if err := parse(fs, args, getenv); err != nil {
 		return nil, nil, err
 	}
-	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{})
+	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{MaxOpenConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}

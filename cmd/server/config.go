@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"gatehouse/storage/sqlstore"
 )
 
 // config is every setting of the server and its subcommands. Each flag
@@ -17,6 +19,7 @@ type config struct {
 	Addr                string
 	Issuer              string
 	DB                  string
+	DBMaxConns          int
 	Secret              string
 	OldSecrets          []string
 	AccessTokenTTL      time.Duration
@@ -37,6 +40,7 @@ func newFlagSet(name string, cfg *config, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&cfg.DB, "db", "data/gatehouse.db", "an SQLite file path, or a postgres:// URL")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", sqlstore.DefaultMaxOpenConns, "PostgreSQL connections per instance, kept open when idle too")
 	fs.StringVar(&cfg.Secret, "secret", "", "system secret, at least 32 bytes (default: generated once next to the SQLite file)")
 	fs.Func("old-secrets", "comma-separated former secrets, still accepted for verification", func(s string) error {
 		cfg.OldSecrets = nil
@@ -113,6 +117,9 @@ func (c *config) validate() error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
 			errs = append(errs, fmt.Errorf("--issuer %q must be an http(s) URL with a host and no trailing slash, query or fragment", c.Issuer))
 		}
+	}
+	if c.DBMaxConns <= 0 {
+		errs = append(errs, fmt.Errorf("--db-max-conns must be positive"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format must be text or json"))

@@ -78,7 +78,10 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // withLogging logs one line per request: an id, the method, the route
 // pattern (never the raw URL, whose query may hold a code or token), the
 // status and the duration. It feeds the request metrics too, sharing the
-// status recorder.
+// status recorder. Answers below 500 are logged at debug: at the default
+// level a busy server spends nothing on lines that report nothing wrong
+// (the metrics count every request), while each server error is still
+// logged with its id.
 func withLogging(logger *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -98,10 +101,14 @@ func withLogging(logger *slog.Logger, m *metrics, next http.Handler) http.Handle
 			route = "unmatched"
 		}
 		m.observe(route, rec.status, elapsed)
-		if !logger.Enabled(r.Context(), slog.LevelInfo) {
+		level := slog.LevelDebug
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		if !logger.Enabled(r.Context(), level) {
 			return
 		}
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		logger.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", rid),
 			slog.String("method", r.Method),
 			slog.String("route", route),

@@ -79,7 +79,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*server, error
 	if cfg.Issuer == "" {
 		cfg.Issuer = defaultIssuer(ln.Addr().(*net.TCPAddr), cfg.Addr)
 	}
-	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{})
+	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{MaxOpenConns: cfg.DBMaxConns})
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -194,8 +194,8 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Logger:           logger,
 		NewPage:          newPage,
 		RegistrationOpen: cfg.Registration,
-		Accounts:         accounts.NewWindowLimiter(5, 15*time.Minute),
-		Addresses:        accounts.NewWindowLimiter(50, 15*time.Minute),
+		Accounts:         &accounts.StoreLimiter{Store: store, Max: 5, Window: 15 * time.Minute},
+		Addresses:        &accounts.StoreLimiter{Store: store, Max: 50, Window: 15 * time.Minute},
 		Now:              time.Now,
 		FailedLogins:     m.failedLogins,
 	}).Mount(mux)
@@ -261,8 +261,9 @@ func cookieKeys(secret []byte, old [][]byte) [][]byte {
 	return pairs
 }
 
-// cleanup deletes expired codes and tokens. Every instance runs it; the
-// deletes are idempotent, so running it twice at once costs only time.
+// cleanup deletes expired codes and tokens and old failed sign-ins. Every
+// instance runs it; the deletes are idempotent, so running it twice at once
+// costs only time.
 func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -29,6 +29,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Tokens", tokenTests},
 		{"Books", bookTests},
 		{"SigningKeys", signingKeyTests},
+		{"LoginFailures", loginFailureTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
 	}
@@ -769,9 +770,8 @@ var bookTests = []test{
 
 var signingKeyTests = []test{
 	{"CreateAndListNewestFirst", func(t *testing.T, s storage.Store) {
-		retired := at(time.Hour)
 		keys := []storage.SigningKey{
-			{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x01}, CreatedAt: base, RetiredAt: &retired},
+			{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x01}, CreatedAt: base},
 			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, CreatedAt: at(2 * time.Hour)},
 			{ID: "k2", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x02}, CreatedAt: at(time.Hour)},
 		}
@@ -875,6 +875,76 @@ var txTests = []test{
 		wantErr(t, "InTx", err, errAbort)
 		_, err = s.GetUser(t.Context(), u.ID)
 		wantErr(t, "GetUser of the inner write", err, storage.ErrNotFound)
+	}},
+}
+
+// mustCountFailures checks CountLoginFailures(key, since).
+func mustCountFailures(t *testing.T, s storage.Store, key string, since time.Time, wantN int, wantOldest time.Time) {
+	t.Helper()
+	n, oldest, err := s.CountLoginFailures(t.Context(), key, since)
+	mustOK(t, "CountLoginFailures", err)
+	if n != wantN || !oldest.Equal(wantOldest) {
+		t.Errorf("CountLoginFailures(%q, %v) = %d, %v; want %d, %v", key, since, n, oldest, wantN, wantOldest)
+	}
+	if !oldest.IsZero() && oldest.Location() != time.UTC {
+		t.Errorf("CountLoginFailures oldest is in %v, want UTC", oldest.Location())
+	}
+}
+
+var loginFailureTests = []test{
+	{"CountAfterSince", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		zone := time.FixedZone("UTC-7", -7*3600)
+		for _, d := range []time.Duration{-20 * time.Minute, -15 * time.Minute, -10 * time.Minute, -time.Microsecond} {
+			mustOK(t, "RecordLoginFailure", s.RecordLoginFailure(ctx, "user:alice", at(d).In(zone)))
+		}
+		mustOK(t, "RecordLoginFailure", s.RecordLoginFailure(ctx, "addr:192.0.2.1", at(-time.Minute)))
+
+		// A failure exactly at since is out of the window.
+		mustCountFailures(t, s, "user:alice", at(-15*time.Minute), 2, at(-10*time.Minute))
+		mustCountFailures(t, s, "user:alice", at(-time.Hour), 4, at(-20*time.Minute))
+		mustCountFailures(t, s, "user:alice", base, 0, time.Time{})
+		mustCountFailures(t, s, "addr:192.0.2.1", at(-time.Hour), 1, at(-time.Minute))
+		mustCountFailures(t, s, "user:nobody", at(-time.Hour), 0, time.Time{})
+	}},
+	{"SameInstant", func(t *testing.T, s storage.Store) {
+		for range 3 {
+			mustOK(t, "RecordLoginFailure", s.RecordLoginFailure(t.Context(), "user:alice", base))
+		}
+		mustCountFailures(t, s, "user:alice", at(-time.Second), 3, base)
+	}},
+	{"Clear", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		for _, key := range []string{"user:alice", "user:alice", "user:bob"} {
+			mustOK(t, "RecordLoginFailure", s.RecordLoginFailure(ctx, key, base))
+		}
+		mustOK(t, "ClearLoginFailures", s.ClearLoginFailures(ctx, "user:alice"))
+		mustCountFailures(t, s, "user:alice", at(-time.Hour), 0, time.Time{})
+		mustCountFailures(t, s, "user:bob", at(-time.Hour), 1, base)
+		mustOK(t, "ClearLoginFailures of a key without failures", s.ClearLoginFailures(ctx, "user:alice"))
+	}},
+	{"DeleteExpiredDropsOldFailures", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		day := storage.LoginFailureRetention
+		for _, d := range []time.Duration{-2 * day, -day - time.Microsecond, -day, -time.Hour} {
+			mustOK(t, "RecordLoginFailure", s.RecordLoginFailure(ctx, "user:alice", at(d)))
+		}
+		n, err := s.DeleteExpired(ctx, base)
+		mustOK(t, "DeleteExpired", err)
+		if n != 2 {
+			t.Errorf("DeleteExpired = %d, want 2", n)
+		}
+		mustCountFailures(t, s, "user:alice", at(-3*day), 2, at(-day))
+	}},
+	{"ConcurrentRecord", func(t *testing.T, s storage.Store) {
+		const n = 20
+		errs := race(n, func(int) error {
+			return s.RecordLoginFailure(t.Context(), "user:alice", base)
+		})
+		for i, err := range errs {
+			mustOK(t, fmt.Sprintf("RecordLoginFailure %d", i), err)
+		}
+		mustCountFailures(t, s, "user:alice", at(-time.Minute), n, base)
 	}},
 }
 

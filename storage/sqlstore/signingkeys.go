@@ -8,8 +8,8 @@ import (
 )
 
 var (
-	qListSigningKeys  = newQuery(`SELECT id, algorithm, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
-	qCreateSigningKey = newQuery(`INSERT INTO signing_keys (id, algorithm, private_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?)`)
+	qListSigningKeys  = newQuery(`SELECT id, algorithm, private_key, created_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	qCreateSigningKey = newQuery(`INSERT INTO signing_keys (id, algorithm, private_key, created_at) VALUES (?, ?, ?, ?)`)
 )
 
 // ListSigningKeys returns every key, newest first.
@@ -22,7 +22,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 	ks := []storage.SigningKey{}
 	for rows.Next() {
 		var k storage.SigningKey
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, timeDest{&k.CreatedAt}, nullTimeDest{&k.RetiredAt}); err != nil {
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, timeDest{&k.CreatedAt}); err != nil {
 			return nil, fmt.Errorf("list signing keys: %w", err)
 		}
 		ks = append(ks, k)
@@ -35,11 +35,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 
 // CreateSigningKey stores k. A taken ID is storage.ErrConflict.
 func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
-	var retired any
-	if k.RetiredAt != nil {
-		retired = s.time(*k.RetiredAt)
-	}
-	if _, err := s.exec(ctx, qCreateSigningKey, k.ID, k.Algorithm, k.PrivateKey, s.time(k.CreatedAt), retired); err != nil {
+	if _, err := s.exec(ctx, qCreateSigningKey, k.ID, k.Algorithm, k.PrivateKey, s.time(k.CreatedAt)); err != nil {
 		return fmt.Errorf("create signing key %q: %w", k.ID, s.d.translate(err))
 	}
 	return nil

@@ -18,7 +18,7 @@ var _ storage.Store = (*Store)(nil)
 // zero field takes the default given beside it.
 type Options struct {
 	// MaxOpenConns caps the PostgreSQL pool, which keeps that many
-	// connections open when idle too. Default 20.
+	// connections open when idle too. Default DefaultMaxOpenConns.
 	MaxOpenConns int
 	// ConnMaxLifetime recycles PostgreSQL connections, so that they spread
 	// again over replicas or poolers after a failover. Default 30 minutes.
@@ -33,9 +33,13 @@ type Options struct {
 	SQLiteReaders int
 }
 
+// DefaultMaxOpenConns is the PostgreSQL pool size when Options leaves it
+// zero.
+const DefaultMaxOpenConns = 20
+
 func (o Options) withDefaults() Options {
 	if o.MaxOpenConns <= 0 {
-		o.MaxOpenConns = 20
+		o.MaxOpenConns = DefaultMaxOpenConns
 	}
 	if o.ConnMaxLifetime <= 0 {
 		o.ConnMaxLifetime = 30 * time.Minute

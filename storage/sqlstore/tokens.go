@@ -91,16 +91,32 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 // for long.
 const expiredBatch = 1000
 
-// DeleteExpired deletes the rows that expired before now, in batches of
-// their own transactions, and returns how many it deleted. Instances running
-// it at once each delete a row at most once between them; a batch that
-// PostgreSQL aborts on a deadlock with another instance is retried.
+// DeleteExpired deletes the tokens that expired before now and the login
+// failures older than storage.LoginFailureRetention, and returns how many
+// rows it deleted.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	tokens, err := s.deleteBatches(ctx, qDeleteExpired, now)
+	if err != nil {
+		return tokens, fmt.Errorf("delete expired tokens: %w", err)
+	}
+	failures, err := s.deleteBatches(ctx, qDeleteOldLoginFailures, now.Add(-storage.LoginFailureRetention))
+	if err != nil {
+		return tokens + failures, fmt.Errorf("delete old login failures: %w", err)
+	}
+	return tokens + failures, nil
+}
+
+// deleteBatches runs q, a delete of at most expiredBatch rows older than
+// before, each time in its own transaction until a batch comes up short.
+// Instances running it at once each delete a row at most once between them;
+// a batch that PostgreSQL aborts on a deadlock with another instance is
+// retried.
+func (s *Store) deleteBatches(ctx context.Context, q query, before time.Time) (int64, error) {
 	var total int64
 	for {
 		var n int64
 		err := s.InTx(ctx, func(ctx context.Context) error {
-			res, err := s.exec(ctx, qDeleteExpired, s.time(now), expiredBatch)
+			res, err := s.exec(ctx, q, s.time(before), expiredBatch)
 			if err != nil {
 				return err
 			}
@@ -108,7 +124,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			return err
 		})
 		if err != nil {
-			return total, fmt.Errorf("delete expired tokens: %w", err)
+			return total, err
 		}
 		total += n
 		if n < expiredBatch {

@@ -73,6 +73,5 @@ CREATE TABLE signing_keys (
     id          TEXT PRIMARY KEY,
     algorithm   TEXT NOT NULL,
     private_key BYTEA NOT NULL, -- PKCS#8 DER
-    created_at  TIMESTAMPTZ NOT NULL,
-    retired_at  TIMESTAMPTZ
+    created_at  TIMESTAMPTZ NOT NULL
 );

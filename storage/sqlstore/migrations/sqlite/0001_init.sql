@@ -72,6 +72,5 @@ CREATE TABLE signing_keys (
     id          TEXT PRIMARY KEY,
     algorithm   TEXT NOT NULL,
     private_key BLOB NOT NULL, -- PKCS#8 DER
-    created_at  INTEGER NOT NULL,
-    retired_at  INTEGER
+    created_at  INTEGER NOT NULL
 );
