@@ -47,7 +47,7 @@ func Connections(v ConnectionsView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-heading\"><h1>Connected apps</h1><p class=\"lead\">Apps you have allowed to access your Gatehouse account.</p></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-heading\"><h1>Connected apps</h1><p class=\"lead\">Apps you have allowed to access your Gatehouse account. Revoking an app takes effect at once: its tokens stop working and it has to ask you again.</p></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
