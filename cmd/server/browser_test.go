@@ -191,6 +191,9 @@ func TestBrowser(t *testing.T) {
 		if q := app.returned(t); q.Get("code") == "" {
 			t.Fatalf("allowing with the keyboard sent the app %v, want a code", q)
 		}
+		// Let the browser finish arriving at the app, or the next
+		// navigation aborts that one (net::ERR_ABORTED).
+		do(t, ctx, chromedp.WaitVisible(chromedp.Search(`//h1[text()="Back at the app"]`)))
 
 		do(t, ctx, chromedp.Navigate(srv.URL+"/apps/new"), chromedp.WaitVisible(chromedp.ID("app-name")))
 		checkLabels(t, ctx)

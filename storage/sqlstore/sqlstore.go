@@ -161,6 +161,15 @@ func (s *Store) time(t time.Time) any {
 }
 
 // Ping reports whether the database answers on both pools.
+// PoolStats reports the connection pools for monitoring: "write" and
+// "read" on SQLite, a single "primary" on PostgreSQL.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	if s.read == s.write {
+		return map[string]sql.DBStats{"primary": s.write.Stats()}
+	}
+	return map[string]sql.DBStats{"write": s.write.Stats(), "read": s.read.Stats()}
+}
+
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.write.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping: %w", err)
