@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,7 +38,10 @@ type Handler struct {
 	// client address.
 	Accounts  Limiter
 	Addresses Limiter
-	Now       func() time.Time
+	// TrustedProxies are the load balancers whose X-Forwarded-For header
+	// names the client for the per-address limit.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
 	// FailedLogins, when set, counts sign-ins refused for a wrong username
 	// or password.
 	FailedLogins interface{ Inc() }
@@ -86,7 +89,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		RegistrationOpen: h.RegistrationOpen,
 	}
 	ctx, now := r.Context(), h.Now()
-	accountKey, addressKey := "user:"+username, "addr:"+clientAddress(r)
+	accountKey, addressKey := "user:"+username, "addr:"+h.clientAddress(r)
 	// An unanswered throttle check fails closed: the password check needs
 	// the same database, so refusing costs little availability, while
 	// letting the attempt through would lift the limit whenever the check
@@ -280,12 +283,39 @@ func SafeReturnTo(s string) string {
 	return s
 }
 
-// clientAddress is the peer's IP. Forwarding headers are not trusted: any
-// client could set them to dodge the per-address limit.
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientAddress is the address the per-address sign-in limit counts. It is
+// the TCP peer, unless the peer is one of the operator's TrustedProxies:
+// then it is the last X-Forwarded-For entry that is not itself a trusted
+// proxy. Entries further left were written by the client and could be
+// anything, so they are never used.
+func (h *Handler) clientAddress(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	addr := peer.Addr().Unmap()
+	if !h.trusted(addr) {
+		return addr.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		addr = hop.Unmap()
+		if !h.trusted(addr) {
+			break
+		}
+	}
+	return addr.String()
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,9 @@ func (h *Handler) connections(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := templates.ConnectionsView{Page: h.NewPage(r, "Connected apps")}
+	if r.URL.Query().Get("revoked") == "1" {
+		view.Flash = "Access revoked. That app's tokens have stopped working."
+	}
 	for _, g := range grants {
 		c, err := h.Store.GetClient(r.Context(), g.ClientID)
 		if err != nil {
@@ -55,5 +58,5 @@ func (h *Handler) revokeConnection(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The app's access could not be revoked. Please try again.", "")
 		return
 	}
-	http.Redirect(w, r, "/account/connections", http.StatusSeeOther)
+	http.Redirect(w, r, "/account/connections?revoked=1", http.StatusSeeOther)
 }

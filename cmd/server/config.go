@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type config struct {
 	LogFormat           string
 	LogLevel            string
 	CleanupInterval     time.Duration
+	TrustedProxies      []netip.Prefix
 }
 
 // newFlagSet declares the flags shared by the server and every subcommand,
@@ -78,6 +80,24 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 	})
 	cfg.Registration = true
 	fs.BoolVar(&cfg.DynamicRegistration, "dynamic-registration", false, "enable RFC 7591 client registration at POST /oauth2/register")
+	fs.Func("trusted-proxies", "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For names the client", func(s string) error {
+		cfg.TrustedProxies = nil
+		for _, v := range strings.Split(s, ",") {
+			if v = strings.TrimSpace(v); v == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				a, aerr := netip.ParseAddr(v)
+				if aerr != nil {
+					return fmt.Errorf("%q is neither an address nor a CIDR range", v)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
+		}
+		return nil
+	})
 	fs.DurationVar(&cfg.CleanupInterval, "cleanup-interval", 10*time.Minute, "how often expired codes and tokens are deleted")
 }
 

@@ -196,6 +196,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		RegistrationOpen: cfg.Registration,
 		Accounts:         &accounts.StoreLimiter{Store: store, Max: 5, Window: 15 * time.Minute},
 		Addresses:        &accounts.StoreLimiter{Store: store, Max: 50, Window: 15 * time.Minute},
+		TrustedProxies:   cfg.TrustedProxies,
 		Now:              time.Now,
 		FailedLogins:     m.failedLogins,
 	}).Mount(mux)
