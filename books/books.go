@@ -119,13 +119,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	user, ok := h.user(w, r)
+	user, id, ok := h.target(w, r)
 	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	if !wellFormedID(id) {
-		h.writeError(w, r, storage.ErrNotFound)
 		return
 	}
 	b, err := h.Store.GetBook(r.Context(), user, id)
@@ -137,13 +132,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
-	user, ok := h.user(w, r)
+	user, id, ok := h.target(w, r)
 	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	if !wellFormedID(id) {
-		h.writeError(w, r, storage.ErrNotFound)
 		return
 	}
 	in, err := readBook(w, r)
@@ -167,13 +157,8 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
-	user, ok := h.user(w, r)
+	user, id, ok := h.target(w, r)
 	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	if !wellFormedID(id) {
-		h.writeError(w, r, storage.ErrNotFound)
 		return
 	}
 	if err := h.Store.DeleteBook(r.Context(), user, id); err != nil {
@@ -205,4 +190,18 @@ func (h *Handler) user(w http.ResponseWriter, r *http.Request) (string, bool) {
 // times in a write's response equal those a later read returns.
 func (h *Handler) now() time.Time {
 	return h.Now().UTC().Truncate(time.Microsecond)
+}
+
+// target reads the caller and the id of a /api/books/{id} request,
+// answering itself when either is missing. An id that storage.NewID could
+// not have made names no book, so it is a 404 without a query.
+func (h *Handler) target(w http.ResponseWriter, r *http.Request) (user, id string, ok bool) {
+	if user, ok = h.user(w, r); !ok {
+		return "", "", false
+	}
+	if id = r.PathValue("id"); !wellFormedID(id) {
+		h.writeError(w, r, storage.ErrNotFound)
+		return "", "", false
+	}
+	return user, id, true
 }

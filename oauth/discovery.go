@@ -3,6 +3,8 @@ package oauth
 import (
 	"net/http"
 	"slices"
+
+	"gatehouse/clients"
 )
 
 // metadata is both the OpenID Connect discovery document and the RFC 8414
@@ -34,9 +36,6 @@ type metadata struct {
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 }
 
-// Scopes are the scopes a client can be registered for.
-var Scopes = []string{"openid", "profile", "offline_access", "books:read", "books:write"}
-
 func (h *Handler) metadata() metadata {
 	iss := h.cfg.Issuer
 	m := metadata{
@@ -47,7 +46,7 @@ func (h *Handler) metadata() metadata {
 		JWKSURI:                           iss + "/.well-known/jwks.json",
 		RevocationEndpoint:                iss + "/oauth2/revoke",
 		IntrospectionEndpoint:             iss + "/oauth2/introspect",
-		ScopesSupported:                   slices.Clone(Scopes),
+		ScopesSupported:                   clients.ScopeNames(),
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
