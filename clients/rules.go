@@ -233,6 +233,11 @@ func ValidateRedirectURI(s string) error {
 	if slices.Contains(forbiddenSchemes, u.Scheme) {
 		return bad("uses the scheme %q, which is not allowed", u.Scheme)
 	}
+	if i := strings.IndexAny(s, `<>"{}|^`+"`"); i >= 0 {
+		// RFC 3986 allows none of these unencoded; they only ever appear
+		// in a URI to break out of the markup around it.
+		return bad("contains %q; percent-encode it", s[i])
+	}
 	if u.Opaque != "" {
 		return bad("must continue with / after the scheme, as in %s:/callback", u.Scheme)
 	}

@@ -549,7 +549,7 @@ func hostileCases() []hostileCase {
 		}, status: 400, code: ""}),
 		named("app redirect URI script injection", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.post("/apps", form("name", "x", "redirect_uris", "https://x.example/"+scriptInjection, "client_type", "confidential"))
-		}, status: 201, code: ""}),
+		}, status: 400, code: ""}),
 		named("another user's app", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/apps/" + e.bobOnlyApp) }, status: 404, code: ""}),
 		named("rotate another user's secret", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.post("/apps/"+e.bobOnlyApp+"/secret", "")
