@@ -87,7 +87,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		books = books[:limit]
 		next = encodeCursor(books[limit-1].ID)
 	}
-	writeJSON(w, http.StatusOK, newPageJSON(books, next))
+	writePage(w, books, next)
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {

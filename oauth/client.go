@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"sync"
+
 	"github.com/ory/fosite"
 
 	"gatehouse/storage"
@@ -22,3 +24,41 @@ func (c client) GetResponseTypes() fosite.Arguments { return fosite.Arguments{"c
 func (c client) GetScopes() fosite.Arguments        { return c.Client.Scopes }
 func (c client) IsPublic() bool                     { return c.Public }
 func (c client) GetAudience() fosite.Arguments      { return nil }
+
+// storedClient is the client of a request read back from a token row. The
+// row names it by id, and checking a token needs nothing more, so the
+// client is read from the database only when a flow asks for more (PKCE
+// asks whether it is public). It is then as current as the client the
+// same request authenticated. A row cannot outlive its client: deleting a
+// client deletes its tokens.
+type storedClient struct {
+	id   string
+	load func() (storage.Client, error)
+	once sync.Once
+	c    client
+}
+
+var _ fosite.Client = (*storedClient)(nil)
+
+// get reads the client once. A client that cannot be read fails closed:
+// no redirect URIs, grant types or scopes, and public, so PKCE is still
+// demanded.
+func (s *storedClient) get() client {
+	s.once.Do(func() {
+		c, err := s.load()
+		if err != nil {
+			c = storage.Client{ID: s.id, Public: true}
+		}
+		s.c = client{c}
+	})
+	return s.c
+}
+
+func (s *storedClient) GetID() string                      { return s.id }
+func (s *storedClient) GetHashedSecret() []byte            { return s.get().GetHashedSecret() }
+func (s *storedClient) GetRedirectURIs() []string          { return s.get().GetRedirectURIs() }
+func (s *storedClient) GetGrantTypes() fosite.Arguments    { return s.get().GetGrantTypes() }
+func (s *storedClient) GetResponseTypes() fosite.Arguments { return s.get().GetResponseTypes() }
+func (s *storedClient) GetScopes() fosite.Arguments        { return s.get().GetScopes() }
+func (s *storedClient) IsPublic() bool                     { return s.get().IsPublic() }
+func (s *storedClient) GetAudience() fosite.Arguments      { return s.get().GetAudience() }
