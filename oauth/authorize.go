@@ -54,7 +54,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if granted {
-			h.issueCode(w, r, ar, user)
+			h.issueCode(w, r, ar, user, false)
 			return
 		}
 	}
@@ -80,14 +80,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		err := h.Store.InTx(r.Context(), func(ctx context.Context) error {
-			return h.remember(ctx, user.UserID, ar.GetClient().GetID(), ar.GetRequestedScopes())
-		})
-		if err != nil {
-			h.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-		h.issueCode(w, r, ar, user)
+		h.issueCode(w, r, ar, user, true)
 	case "deny":
 		h.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 	default:
@@ -207,8 +200,11 @@ func (h *Handler) remember(ctx context.Context, userID, clientID string, scopes 
 
 // issueCode grants the requested scopes (the client may only request what
 // it is registered for, and the user allowed them) and redirects with the
-// code and, per RFC 9207, the issuer.
-func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user accounts.Identity) {
+// code and, per RFC 9207, the issuer. With remember, the consent is stored
+// too. The consent, the code and its PKCE and OpenID Connect state are
+// written in one transaction: one commit instead of four, and no code
+// whose consent was lost.
+func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user accounts.Identity, remember bool) {
 	ctx := r.Context()
 	for _, s := range ar.GetRequestedScopes() {
 		ar.GrantScope(s)
@@ -223,7 +219,17 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Au
 	if ar.GetGrantedScopes().Has("profile") {
 		sess.Claims.Extra["preferred_username"] = user.Username
 	}
-	resp, err := h.provider.NewAuthorizeResponse(ctx, ar, sess)
+	var resp fosite.AuthorizeResponder
+	err := h.Store.InTx(ctx, func(ctx context.Context) error {
+		if remember {
+			if err := h.remember(ctx, user.UserID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
+				return fosite.ErrServerError.WithWrap(err)
+			}
+		}
+		var err error
+		resp, err = h.provider.NewAuthorizeResponse(ctx, ar, sess)
+		return err
+	})
 	if err != nil {
 		h.writeAuthorizeError(w, r, ar, err)
 		return
@@ -272,9 +278,7 @@ func redirectHost(u *url.URL) string {
 // on a page and goes nowhere.
 func (h *Handler) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= 500 {
-		h.Logger.ErrorContext(r.Context(), "authorization request", "err", err, "cause", rfc.Cause())
-	}
+	h.logFailure(r.Context(), "authorization request", err)
 	if ar == nil || !ar.IsRedirectURIValid() {
 		h.authorizeErrorPage(w, r, rfc)
 		return

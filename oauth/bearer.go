@@ -72,9 +72,7 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 	use, ar, err := h.provider.IntrospectToken(r.Context(), token, fosite.AccessToken, sess)
 	if err != nil || use != fosite.AccessToken {
 		if err != nil {
-			if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
-				h.Logger.ErrorContext(r.Context(), "verify access token", "err", err, "cause", rfc.Cause())
-			}
+			h.logFailure(r.Context(), "verify access token", err)
 		}
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return Principal{}, false

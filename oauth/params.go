@@ -1,8 +1,13 @@
 package oauth
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net/url"
 	"unicode/utf8"
+
+	"github.com/ory/fosite"
 )
 
 // maxFormBytes caps OAuth form bodies; net/http would otherwise read up to
@@ -45,4 +50,19 @@ func invalidUTF8Param(v url.Values) string {
 		}
 	}
 	return ""
+}
+
+// logFailure logs a server-side failure behind an OAuth error answer, once,
+// at the edge. A request whose client hung up is no failure of the server's
+// and is logged at debug.
+func (h *Handler) logFailure(ctx context.Context, msg string, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField < 500 {
+		return
+	}
+	level := slog.LevelError
+	if errors.Is(err, context.Canceled) {
+		level = slog.LevelDebug
+	}
+	h.Logger.Log(ctx, level, msg, "err", err, "cause", rfc.Cause())
 }

@@ -99,9 +99,7 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 		err = fosite.ErrInvalidGrant.WithHint("The refresh token is no longer valid.")
 	}
 	rfc = fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= 500 {
-		h.Logger.ErrorContext(r.Context(), "token request", "err", err, "cause", rfc.Cause())
-	}
+	h.logFailure(r.Context(), "token request", err)
 	h.challenge(w, r, rfc)
 	h.provider.WriteAccessError(r.Context(), w, ar, err)
 }
