@@ -239,11 +239,14 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Au
 }
 
 func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user accounts.Identity) {
-	c, err := h.Store.GetClient(r.Context(), ar.GetClient().GetID())
-	if err != nil {
-		h.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+	// fosite loaded the client through the adapter's GetClient, so it is
+	// the stored record already; no second query.
+	fc, ok := ar.GetClient().(client)
+	if !ok {
+		h.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithHintf("unexpected client type %T", ar.GetClient()))
 		return
 	}
+	c := fc.Client
 	owner := ""
 	if c.OwnerID != "" {
 		if u, err := h.Store.GetUser(r.Context(), c.OwnerID); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"unicode/utf8"
 
@@ -24,6 +25,23 @@ var (
 		"code_verifier", "refresh_token", "scope"}
 	tokenManagementParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
 )
+
+// readForm reads a form body of the token, revocation or introspection
+// endpoint, capped, and refuses repeated names among params and anything
+// that is not UTF-8.
+func readForm(w http.ResponseWriter, r *http.Request, params []string) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be read as a form.")
+	}
+	if name := repeatedParam(r.PostForm, params); name != "" {
+		return fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name)
+	}
+	if name := invalidUTF8Param(r.PostForm); name != "" {
+		return fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name)
+	}
+	return nil
+}
 
 // repeatedParam returns the first of names that appears more than once.
 func repeatedParam(v url.Values, names []string) string {

@@ -36,15 +36,8 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) parseTokenRequestForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return fosite.ErrInvalidRequest.WithHint("The request body could not be read as a form.")
-	}
-	if name := repeatedParam(r.PostForm, tokenManagementParams); name != "" {
-		return fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name)
-	}
-	if name := invalidUTF8Param(r.PostForm); name != "" {
-		return fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name)
+	if err := readForm(w, r, tokenManagementParams); err != nil {
+		return err
 	}
 	if r.PostForm.Get("token") == "" {
 		return fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")

@@ -20,17 +20,8 @@ type Metrics interface {
 // token is POST /oauth2/token.
 func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be read as a form."))
-		return
-	}
-	if name := repeatedParam(r.PostForm, tokenParams); name != "" {
-		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name))
-		return
-	}
-	if name := invalidUTF8Param(r.PostForm); name != "" {
-		h.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name))
+	if err := readForm(w, r, tokenParams); err != nil {
+		h.writeTokenError(w, r, nil, err)
 		return
 	}
 	if err := clientAuthProblem(r); err != nil {
