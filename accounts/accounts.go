@@ -244,9 +244,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if err := c.Render(r.Context(), w); err != nil {
+	if err := templates.Write(r.Context(), w, status, c); err != nil {
 		h.Logger.ErrorContext(r.Context(), "render page", "err", err)
 	}
 }

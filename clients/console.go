@@ -275,9 +275,7 @@ type component interface {
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c component) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if err := c.Render(r.Context(), w); err != nil {
+	if err := templates.Write(r.Context(), w, status, c); err != nil {
 		h.Logger.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "error", err)
 	}
 }

@@ -332,9 +332,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if err := c.Render(r.Context(), w); err != nil {
+	if err := templates.Write(r.Context(), w, status, c); err != nil {
 		h.Logger.ErrorContext(r.Context(), "render page", "err", err)
 	}
 }
