@@ -40,8 +40,18 @@ type Client struct {
 	RedirectURIs []string
 	Scopes       []string
 	GrantTypes   []string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// AuthMethod is "private_key_jwt" for a client that authenticates with
+	// signed assertions, checked against JWKS (a JSON Web Key Set) or the
+	// set at JWKSURI; "" for a client secret, or none for public clients.
+	AuthMethod string
+	JWKS       string
+	JWKSURI    string
+	// RequirePAR: authorization requests must come through POST /oauth2/par.
+	RequirePAR bool
+	// DPoPBound: every access token of this client must be DPoP-bound.
+	DPoPBound bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Grant is a remembered consent: the scopes a user allowed a client.
@@ -73,6 +83,9 @@ const (
 	KindRefresh TokenKind = "refresh"
 	KindPKCE    TokenKind = "pkce"
 	KindOIDC    TokenKind = "oidc"
+	// KindPAR is a pushed authorization request, keyed by its request_uri's
+	// signature; inactive once a code was issued from it.
+	KindPAR TokenKind = "par"
 )
 
 // Token is an authorization code, access token, refresh token or the PKCE /
@@ -154,6 +167,11 @@ type Store interface {
 	// failures older than LoginFailureRetention, and returns how many rows
 	// went. Safe to run from several instances at once.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+
+	// UseOnce records key as used until expires. It returns ErrConflict
+	// when key was recorded before, so of several instances seeing the same
+	// DPoP proof or client assertion exactly one gets nil.
+	UseOnce(ctx context.Context, key string, expires time.Time) error
 
 	// Failed sign-ins, counted per key (an account or a client address) so
 	// that every instance throttles on the same figures.

@@ -9,10 +9,11 @@ import (
 	"gatehouse/storage"
 )
 
-const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, created_at, updated_at`
+const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, created_at, updated_at,
+	token_endpoint_auth_method, jwks, jwks_uri, require_par, dpop_bound`
 
 var (
-	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qGetClient    = newQuery(`SELECT ` + clientColumns + ` FROM clients WHERE id = ?`)
 	qUpdateClient = newQuery(`UPDATE clients SET name = ?, redirect_uris = ?, scopes = ?, grant_types = ?, updated_at = ? WHERE id = ?`)
 	qSetSecret    = newQuery(`UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?`)
@@ -25,7 +26,7 @@ var (
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	_, err := s.exec(ctx, qCreateClient, c.ID, nullString(c.OwnerID), c.Name, c.SecretHash, c.Public,
 		encodeList(c.RedirectURIs), encodeList(c.Scopes), encodeList(c.GrantTypes),
-		s.time(c.CreatedAt), s.time(c.UpdatedAt))
+		s.time(c.CreatedAt), s.time(c.UpdatedAt), c.AuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.DPoPBound)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, s.d.translate(err))
 	}
@@ -108,7 +109,7 @@ func scanClient(row scanner) (storage.Client, error) {
 	)
 	err := row.Scan(&c.ID, &owner, &c.Name, &c.SecretHash, &c.Public,
 		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes},
-		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt})
+		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.DPoPBound)
 	c.OwnerID = owner.String
 	return c, err
 }

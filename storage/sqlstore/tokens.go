@@ -103,7 +103,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	if err != nil {
 		return tokens + failures, fmt.Errorf("delete old login failures: %w", err)
 	}
-	return tokens + failures, nil
+	used, err := s.deleteBatches(ctx, qDeleteExpiredUsedOnce, now)
+	if err != nil {
+		return tokens + failures + used, fmt.Errorf("delete expired used-once values: %w", err)
+	}
+	return tokens + failures + used, nil
 }
 
 // deleteBatches runs q, a delete of at most expiredBatch rows older than
