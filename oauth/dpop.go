@@ -224,7 +224,9 @@ func (n *dpopNonces) at(window int64) string {
 }
 
 // current is the nonce to hand out now.
-func (n *dpopNonces) current(now time.Time) string { return n.at(now.Unix() / int64(n.period.Seconds())) }
+func (n *dpopNonces) current(now time.Time) string {
+	return n.at(now.Unix() / int64(n.period.Seconds()))
+}
 
 // valid accepts the current nonce and the previous window's, so a nonce
 // handed out just before a window ends still works.
