@@ -345,6 +345,14 @@ type Registration struct {
 	Public       bool
 	Scope        string   // space-separated; "" for every scope
 	GrantTypes   []string // nil for authorization_code and refresh_token
+	// AuthMethod is AuthPrivateKeyJWT for a confidential client that
+	// authenticates with assertions signed by the keys in JWKS (a JSON Web
+	// Key Set) or at JWKSURI instead of a secret; "" otherwise.
+	AuthMethod string
+	JWKS       string
+	JWKSURI    string
+	RequirePAR bool // require_pushed_authorization_requests
+	DPoPBound  bool // dpop_bound_access_tokens
 }
 
 // Register validates r and stores the new client. It returns the client and,
@@ -367,6 +375,21 @@ func Register(ctx context.Context, store Store, r Registration, now time.Time) (
 	if err != nil {
 		return storage.Client{}, "", err
 	}
+	switch r.AuthMethod {
+	case "":
+		if r.JWKS != "" || r.JWKSURI != "" {
+			return storage.Client{}, "", metadataError("jwks", "Keys are for private_key_jwt clients only")
+		}
+	case AuthPrivateKeyJWT:
+		if r.Public {
+			return storage.Client{}, "", metadataError("token_endpoint_auth_method", "A public client cannot use private_key_jwt")
+		}
+		if err := validateKeys(r.JWKS, r.JWKSURI); err != nil {
+			return storage.Client{}, "", err
+		}
+	default:
+		return storage.Client{}, "", metadataError("token_endpoint_auth_method", "Unsupported token_endpoint_auth_method %s", quote(r.AuthMethod))
+	}
 	c := storage.Client{
 		ID:           newClientID(),
 		OwnerID:      r.OwnerID,
@@ -375,11 +398,16 @@ func Register(ctx context.Context, store Store, r Registration, now time.Time) (
 		RedirectURIs: uris,
 		Scopes:       scope,
 		GrantTypes:   grants,
+		AuthMethod:   r.AuthMethod,
+		JWKS:         r.JWKS,
+		JWKSURI:      r.JWKSURI,
+		RequirePAR:   r.RequirePAR,
+		DPoPBound:    r.DPoPBound,
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
 	var secret string
-	if !r.Public {
+	if !r.Public && r.AuthMethod == "" {
 		secret = newSecret()
 		c.SecretHash = hashSecret([]byte(secret))
 	}

@@ -82,6 +82,10 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	case "allow":
 		h.issueCode(w, r, ar, user, true)
 	case "deny":
+		if err := h.consumePAR(r.Context(), ar); err != nil {
+			h.writeAuthorizeError(w, r, ar, err)
+			return
+		}
 		h.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 	default:
 		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("The decision must be allow or deny."))
@@ -121,7 +125,11 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosi
 		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name))
 		return nil, false
 	}
-	if err := h.checkPKCE(ar); err != nil {
+	if err := h.checkAuthorizeExtras(ar); err != nil {
+		h.writeAuthorizeError(w, r, ar, err)
+		return nil, false
+	}
+	if err := h.checkPushed(r, ar); err != nil {
 		h.writeAuthorizeError(w, r, ar, err)
 		return nil, false
 	}
@@ -216,11 +224,15 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Au
 	sess.Claims.Issuer = h.cfg.Issuer
 	sess.Claims.AuthTime = user.AuthTime
 	sess.Claims.RequestedAt = time.Now().UTC()
+	sess.JKT = ar.GetRequestForm().Get("dpop_jkt")
 	if ar.GetGrantedScopes().Has("profile") {
 		sess.Claims.Extra["preferred_username"] = user.Username
 	}
 	var resp fosite.AuthorizeResponder
 	err := h.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := h.consumePAR(ctx, ar); err != nil {
+			return err
+		}
 		if remember {
 			if err := h.remember(ctx, user.UserID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
 				return fosite.ErrServerError.WithWrap(err)

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -56,17 +57,34 @@ func (h *Handler) RequireScope(scope string) func(http.Handler) http.Handler {
 }
 
 // verifyBearer extracts and checks the access token, writing the 400/401
-// itself when it fails.
+// itself when it fails. A token comes as Bearer, or as DPoP with a proof
+// of its key (RFC 9449 §7); a DPoP-bound token sent as Bearer is refused.
 func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principal, bool) {
-	token, problem := h.bearerToken(r)
+	token, dpop, problem := h.bearerToken(r)
 	switch {
 	case problem != "":
 		bearerError(w, http.StatusBadRequest, "invalid_request", problem)
 		return Principal{}, false
 	case token == "":
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		w.Header().Add("WWW-Authenticate", dpopChallenge("", ""))
 		writeJSON(w, http.StatusUnauthorized, errorBody{"invalid_token", "This endpoint needs an access token: send Authorization: Bearer <token>."})
 		return Principal{}, false
+	}
+	var jkt string
+	if dpop {
+		var err error
+		jkt, err = VerifyDPoP(r.Context(), r.Header.Values("DPoP"), h.dpopCheck(r, token), h.Store)
+		var de *DPoPError
+		switch {
+		case errors.As(err, &de):
+			h.dpopResourceError(w, de.Code, de.Description)
+			return Principal{}, false
+		case err != nil:
+			h.Logger.ErrorContext(r.Context(), "verify DPoP proof", "err", err)
+			writeJSON(w, http.StatusInternalServerError, errorBody{"server_error", "The proof could not be checked."})
+			return Principal{}, false
+		}
 	}
 	sess := newSession()
 	use, ar, err := h.provider.IntrospectToken(r.Context(), token, fosite.AccessToken, sess)
@@ -74,7 +92,19 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 		if err != nil {
 			h.logFailure(r.Context(), "verify access token", err)
 		}
-		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		if dpop {
+			h.dpopResourceError(w, "invalid_token", "The access token is invalid, expired or revoked.")
+		} else {
+			bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		}
+		return Principal{}, false
+	}
+	switch {
+	case dpop && sess.JKT != jkt:
+		h.dpopResourceError(w, "invalid_token", "The access token is not bound to the key of this DPoP proof.")
+		return Principal{}, false
+	case !dpop && sess.JKT != "":
+		h.dpopResourceError(w, "invalid_token", "The access token is bound to a DPoP key: send it as Authorization: DPoP with a proof.")
 		return Principal{}, false
 	}
 	return Principal{
@@ -85,11 +115,12 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 	}, true
 }
 
-// bearerToken finds the access token. fosite's own extractor always
-// accepts ?access_token=, which leaks tokens into logs and Referer
-// headers; here the query is read only when the operator allowed it, and a
-// request using two methods at once is refused (RFC 6750 §2).
-func (h *Handler) bearerToken(r *http.Request) (token, problem string) {
+// bearerToken finds the access token and whether it came with the DPoP
+// scheme. fosite's own extractor always accepts ?access_token=, which
+// leaks tokens into logs and Referer headers; here the query is read only
+// when the operator allowed it, and a request using two methods at once
+// is refused (RFC 6750 §2).
+func (h *Handler) bearerToken(r *http.Request) (token string, dpop bool, problem string) {
 	header := r.Header.Get("Authorization")
 	var fromQuery []string
 	if h.cfg.AllowQueryToken {
@@ -97,21 +128,22 @@ func (h *Handler) bearerToken(r *http.Request) (token, problem string) {
 	}
 	if header != "" {
 		scheme, value, _ := strings.Cut(header, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return "", ""
+		dpop = strings.EqualFold(scheme, "DPoP")
+		if !dpop && !strings.EqualFold(scheme, "Bearer") {
+			return "", false, ""
 		}
 		if len(fromQuery) > 0 {
-			return "", "Send the access token in one place only."
+			return "", false, "Send the access token in one place only."
 		}
-		return strings.TrimSpace(value), ""
+		return strings.TrimSpace(value), dpop, ""
 	}
 	switch len(fromQuery) {
 	case 0:
-		return "", ""
+		return "", false, ""
 	case 1:
-		return fromQuery[0], ""
+		return fromQuery[0], false, ""
 	}
-	return "", "Send the access token in one place only."
+	return "", false, "Send the access token in one place only."
 }
 
 type errorBody struct {

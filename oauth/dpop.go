@@ -201,14 +201,6 @@ func sameHTU(got, want string) bool {
 	return norm(g) == norm(w)
 }
 
-func algNames(algs []jose.SignatureAlgorithm) string {
-	names := make([]string, len(algs))
-	for i, a := range algs {
-		names[i] = string(a)
-	}
-	return strings.Join(names, " ")
-}
-
 // dpopNonces are server nonces (RFC 9449 §8) that need no shared state: a
 // nonce is the MAC of a time window, so every instance with the same
 // secret hands out and accepts the same ones.

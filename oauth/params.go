@@ -20,10 +20,12 @@ const maxFormBytes = 64 << 10
 // are refused here.
 var (
 	authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state",
-		"code_challenge", "code_challenge_method", "nonce", "prompt", "response_mode", "max_age"}
+		"code_challenge", "code_challenge_method", "nonce", "prompt", "response_mode", "max_age",
+		"request_uri", "dpop_jkt"}
 	tokenParams = []string{"grant_type", "code", "redirect_uri", "client_id", "client_secret",
-		"code_verifier", "refresh_token", "scope"}
-	tokenManagementParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
+		"code_verifier", "refresh_token", "scope", "client_assertion", "client_assertion_type"}
+	tokenManagementParams = []string{"token", "token_type_hint", "client_id", "client_secret",
+		"client_assertion", "client_assertion_type"}
 )
 
 // readForm reads a form body of the token, revocation or introspection

@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/sha512"
 	"log/slog"
 	"net/http"
@@ -37,6 +39,11 @@ type Config struct {
 	DynamicRegistration bool
 	// SecretHasher compares client secrets.
 	SecretHasher fosite.Hasher
+	// RequirePAR makes pushed authorization requests mandatory for every
+	// client.
+	RequirePAR bool
+	// DPoPNonce makes DPoP proofs carry a server nonce (RFC 9449 §8).
+	DPoPNonce bool
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -49,11 +56,18 @@ type Handler struct {
 	// Metrics, when set, is told of issued tokens and failed client
 	// authentications.
 	Metrics Metrics
+	// JWKS fetches the key sets of clients registered with a jwks_uri;
+	// without it such clients cannot authenticate.
+	JWKS JWKSFetcher
+
+	jwksCache jwksCache
 
 	cfg      Config
 	provider fosite.OAuth2Provider
 	strategy *oauth2.HMACSHAStrategy
 	keys     *keyring
+	// nonces hands out DPoP server nonces; nil when they are off.
+	nonces *dpopNonces
 }
 
 // New composes fosite over store and loads (or, on first start, creates)
@@ -79,15 +93,18 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		HMACHasher:            sha512.New512_256,
 		// Exact matching: books:write must never be read as a prefix of
 		// anything, and the wildcard default would accept "books.*" forms.
-		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
-		EnforcePKCE:                    cfg.RequirePKCE,
-		EnforcePKCEForPublicClients:    true,
-		EnablePKCEPlainChallengeMethod: false,
-		RefreshTokenScopes:             []string{"offline_access"},
-		ClientSecretsHasher:            cfg.SecretHasher,
-		SendDebugMessagesToClients:     false,
-		MinParameterEntropy:            fosite.MinParameterEntropy,
+		ScopeStrategy:                   fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCE:                     cfg.RequirePKCE,
+		EnforcePKCEForPublicClients:     true,
+		EnablePKCEPlainChallengeMethod:  false,
+		RefreshTokenScopes:              []string{"offline_access"},
+		ClientSecretsHasher:             cfg.SecretHasher,
+		SendDebugMessagesToClients:      false,
+		MinParameterEntropy:             fosite.MinParameterEntropy,
+		PushedAuthorizeRequestURIPrefix: parPrefix,
+		PushedAuthorizeContextLifespan:  parLifetime,
+		IsPushedAuthorizeEnforced:       cfg.RequirePAR,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
 	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
@@ -107,8 +124,16 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
-	return &Handler{
+	var nonces *dpopNonces
+	if cfg.DPoPNonce {
+		m := hmac.New(sha256.New, cfg.TokenSecret)
+		m.Write([]byte("gatehouse dpop nonce"))
+		nonces = &dpopNonces{key: m.Sum(nil), period: 5 * time.Minute}
+	}
+	h := &Handler{
+		nonces:   nonces,
 		Store:    store,
 		Logger:   logger,
 		Sessions: sessions,
@@ -117,7 +142,9 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		provider: provider,
 		strategy: strategy,
 		keys:     keys,
-	}, nil
+	}
+	fc.ClientAuthenticationStrategy = h.authenticateClient
+	return h, nil
 }
 
 // Mount registers the OAuth, OpenID Connect and connected-apps routes.
@@ -125,6 +152,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /oauth2/authorize", h.authorize)
 	mux.HandleFunc("POST /oauth2/authorize", h.decide)
 	mux.HandleFunc("POST /oauth2/token", h.token)
+	mux.HandleFunc("POST /oauth2/par", h.par)
 	mux.HandleFunc("POST /oauth2/revoke", h.revoke)
 	mux.HandleFunc("POST /oauth2/introspect", h.introspect)
 	mux.HandleFunc("GET /userinfo", h.userinfo)
@@ -139,11 +167,28 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 // RotateSigningKey makes a new ID token signing key current.
 func (h *Handler) RotateSigningKey(ctx context.Context) error { return h.keys.Rotate(ctx) }
 
-// newSession is the one session type every grant stores: OpenID Connect's,
-// which carries the subject, the username and the ID token claims.
-func newSession() *openid.DefaultSession {
-	return &openid.DefaultSession{
+// session is the one session type every grant stores: OpenID Connect's,
+// which carries the subject, the username and the ID token claims, and the
+// DPoP key the tokens are bound to.
+type session struct {
+	*openid.DefaultSession
+	// JKT is the JWK SHA-256 thumbprint of the DPoP key the tokens are
+	// bound to (RFC 9449 §6); on a code, its request's dpop_jkt (§10).
+	JKT string `json:"jkt,omitempty"`
+}
+
+func newSession() *session {
+	return &session{DefaultSession: &openid.DefaultSession{
 		Claims:  &jwt.IDTokenClaims{Extra: map[string]any{}},
 		Headers: &jwt.Headers{Extra: map[string]any{}},
+	}}
+}
+
+// Clone keeps the binding: fosite clones the session of a refresh token
+// for the tokens it issues in exchange.
+func (s *session) Clone() fosite.Session {
+	if s == nil {
+		return nil
 	}
+	return &session{DefaultSession: s.DefaultSession.Clone().(*openid.DefaultSession), JKT: s.JKT}
 }

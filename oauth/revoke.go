@@ -61,6 +61,12 @@ type introspection struct {
 	Iat       int64  `json:"iat,omitempty"`
 	Sub       string `json:"sub,omitempty"`
 	Iss       string `json:"iss,omitempty"`
+	// Cnf names the DPoP key an access token is bound to (RFC 9449 §6.2).
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // introspect is POST /oauth2/introspect. Unlike fosite's own endpoint it
@@ -99,6 +105,10 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 		if use == fosite.AccessToken {
 			answer.TokenType = "Bearer"
+			if sess.JKT != "" {
+				answer.TokenType = "DPoP"
+				answer.Cnf = &confirmation{JKT: sess.JKT}
+			}
 		}
 		// fosite has already refused expired tokens; a zero expiry means
 		// the token does not expire.

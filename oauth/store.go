@@ -40,6 +40,9 @@ type Store interface {
 
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
+
+	// UseOnce is the replay cache of DPoP proofs and client assertions.
+	UseOnce(ctx context.Context, key string, expires time.Time) error
 }
 
 // fositeStore adapts Store to the storage interfaces fosite's handlers
@@ -96,9 +99,9 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	return client{c}, nil
 }
 
-// ClientAssertionJWTValid and SetClientAssertionJWT belong to private_key_jwt
-// client authentication, which Gatehouse does not offer: no assertion is
-// ever accepted, so none needs remembering.
+// ClientAssertionJWTValid and SetClientAssertionJWT belong to fosite's own
+// private_key_jwt, which never runs: authenticateClient checks assertions
+// and records their jti itself, in one step (see clientauth.go).
 func (s *fositeStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
 func (s *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) error {
 	return nil

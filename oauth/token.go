@@ -58,11 +58,20 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q needs an end user and cannot be granted to a client acting for itself.", s[0]))
 		return
 	}
+	bound, err := h.bindDPoP(w, r, ar)
+	if err != nil {
+		h.writeTokenError(w, r, ar, err)
+		return
+	}
 	resp, err := h.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
 		h.writeTokenError(w, r, ar, err)
 		return
 	}
+	if bound {
+		resp.SetTokenType("DPoP")
+	}
+	h.setNonce(w)
 	h.provider.WriteAccessResponse(ctx, w, ar, resp)
 	if h.Metrics != nil {
 		h.Metrics.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
@@ -103,10 +112,11 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 func clientAuthProblem(r *http.Request) error {
 	_, _, basic := r.BasicAuth()
 	switch {
-	case !basic && r.PostForm.Get("client_id") == "":
+	case !basic && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "":
 		return fosite.ErrInvalidClient.WithHint("The request carries no valid client authentication.")
-	case basic && r.PostForm.Has("client_secret"):
-		return fosite.ErrInvalidRequest.WithHint("Authenticate the client either with HTTP Basic or in the body, not both.")
+	case (basic || r.PostForm.Has("client_assertion")) && r.PostForm.Has("client_secret"),
+		basic && r.PostForm.Has("client_assertion"):
+		return fosite.ErrInvalidRequest.WithHint("Authenticate the client one way only: HTTP Basic, a secret in the body, or a client assertion.")
 	}
 	return nil
 }

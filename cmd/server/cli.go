@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -90,6 +91,11 @@ type clientJSON struct {
 	Scope        string    `json:"scope"`
 	GrantTypes   []string  `json:"grant_types"`
 	CreatedAt    time.Time `json:"created_at"`
+
+	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	JWKSURI    string `json:"jwks_uri,omitempty"`
+	RequirePAR bool   `json:"require_pushed_authorization_requests,omitempty"`
+	DPoPBound  bool   `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
@@ -102,6 +108,10 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		Scope:        strings.Join(c.Scopes, " "),
 		GrantTypes:   c.GrantTypes,
 		CreatedAt:    c.CreatedAt,
+		AuthMethod:   c.AuthMethod,
+		JWKSURI:      c.JWKSURI,
+		RequirePAR:   c.RequirePAR,
+		DPoPBound:    c.DPoPBound,
 	}
 }
 
@@ -118,12 +128,18 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 	case "create":
 		var reg clients.Registration
 		var uris, grants repeated
+		var jwksFile string
 		fs, store, err := openForCommand(ctx, "server clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&reg.Name, "name", "", "the app's name, shown on the consent page")
 			fs.Var(&uris, "redirect-uri", "a redirect URI (repeat for several)")
 			fs.BoolVar(&reg.Public, "public", false, "a public client (no secret; PKCE required)")
 			fs.StringVar(&reg.Scope, "scope", "", "space-separated scopes (default: all)")
 			fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeat; default: the first two)")
+			fs.StringVar(&reg.AuthMethod, "auth-method", "", "private_key_jwt: authenticate with signed assertions instead of a secret (needs --jwks-file or --jwks-uri)")
+			fs.StringVar(&jwksFile, "jwks-file", "", "a file holding the client's public JSON Web Key Set")
+			fs.StringVar(&reg.JWKSURI, "jwks-uri", "", "an https URL where the client publishes its JSON Web Key Set")
+			fs.BoolVar(&reg.RequirePAR, "require-par", false, "the client must use pushed authorization requests")
+			fs.BoolVar(&reg.DPoPBound, "dpop-bound", false, "every access token of the client must be DPoP-bound")
 		})
 		if err != nil {
 			return err
@@ -133,6 +149,13 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			return fmt.Errorf("unexpected arguments: %q", fs.Args())
 		}
 		reg.RedirectURIs, reg.GrantTypes = uris, grants
+		if jwksFile != "" {
+			b, err := os.ReadFile(jwksFile)
+			if err != nil {
+				return fmt.Errorf("read --jwks-file: %w", err)
+			}
+			reg.JWKS = strings.TrimSpace(string(b))
+		}
 		c, secret, err := clients.Register(ctx, store, reg, time.Now())
 		if err != nil {
 			return err

@@ -30,6 +30,8 @@ type config struct {
 	RequirePKCE         bool
 	Registration        bool
 	DynamicRegistration bool
+	RequirePAR          bool
+	DPoPNonce           bool
 	LogFormat           string
 	LogLevel            string
 	CleanupInterval     time.Duration
@@ -80,6 +82,8 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 	})
 	cfg.Registration = true
 	fs.BoolVar(&cfg.DynamicRegistration, "dynamic-registration", false, "enable RFC 7591 client registration at POST /oauth2/register")
+	fs.BoolVar(&cfg.RequirePAR, "require-par", false, "require pushed authorization requests (POST /oauth2/par) from every client")
+	fs.BoolVar(&cfg.DPoPNonce, "dpop-nonce", false, "require a server nonce in DPoP proofs (RFC 9449 §8)")
 	fs.Func("trusted-proxies", "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For names the client", func(s string) error {
 		cfg.TrustedProxies = nil
 		for _, v := range strings.Split(s, ",") {

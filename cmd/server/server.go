@@ -176,6 +176,8 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		RequirePKCE:         cfg.RequirePKCE,
 		AllowQueryToken:     cfg.AllowQueryToken,
 		DynamicRegistration: cfg.DynamicRegistration,
+		RequirePAR:          cfg.RequirePAR,
+		DPoPNonce:           cfg.DPoPNonce,
 		SecretHasher:        clients.SecretHasher{},
 	}, logger, newPage)
 	if err != nil {
