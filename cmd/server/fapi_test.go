@@ -434,3 +434,37 @@ func TestRequirePARFlag(t *testing.T) {
 		t.Fatalf("discovery: %v", m)
 	}
 }
+
+// TestMultiInstanceReplayCache: DPoP proofs and client assertions are
+// remembered in the database, so one used on instance A is refused on B.
+func TestMultiInstanceReplayCache(t *testing.T) {
+	a, b := startPair(t)
+	key := dpoptest.NewES256()
+	c := pkjwtClient(t, a, key, func(r *clients.Registration) {
+		r.GrantTypes, r.RedirectURIs = []string{"client_credentials"}, nil
+	})
+	tokenURL := sharedIssuer + "/oauth2/token"
+	assertion := key.Assertion(c.ID, sharedIssuer, time.Minute, nil)
+	proof := key.Build(dpoptest.Proof{Method: "POST", URL: tokenURL})
+	form := assertionForm(c, assertion, url.Values{"grant_type": {"client_credentials"}})
+	resp, tok := call(t, "POST", a.base+"/oauth2/token", form, map[string]string{"DPoP": proof})
+	if resp.StatusCode != http.StatusOK || tok["token_type"] != "DPoP" {
+		t.Fatalf("token on A: %d %v", resp.StatusCode, tok)
+	}
+	resp, body := call(t, "POST", b.base+"/oauth2/token", form, map[string]string{"DPoP": key.Build(dpoptest.Proof{Method: "POST", URL: tokenURL})})
+	wantError(t, "assertion replayed on B", resp, body, http.StatusUnauthorized, "invalid_client")
+	fresh := assertionForm(c, key.Assertion(c.ID, sharedIssuer, time.Minute, nil), url.Values{"grant_type": {"client_credentials"}})
+	resp, body = call(t, "POST", b.base+"/oauth2/token", fresh, map[string]string{"DPoP": proof})
+	wantError(t, "proof replayed on B", resp, body, http.StatusBadRequest, "invalid_dpop_proof")
+
+	access := tok["access_token"].(string)
+	res := key.Build(dpoptest.Proof{Method: "GET", URL: sharedIssuer + "/api/books", AccessToken: access})
+	h := map[string]string{"Authorization": "DPoP " + access, "DPoP": res}
+	// The token acts for no user, so A refuses it with 403 only after the
+	// proof passed; B must refuse the same proof itself.
+	if resp, body := call(t, "GET", a.base+"/api/books", nil, h); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("books on A: %d %v, want 403 past a valid proof", resp.StatusCode, body)
+	}
+	resp, body = call(t, "GET", b.base+"/api/books", nil, h)
+	wantError(t, "resource proof replayed on B", resp, body, http.StatusUnauthorized, "invalid_dpop_proof")
+}
