@@ -183,6 +183,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	if err != nil {
 		return nil, nil, err
 	}
+	// For clients registered with a jwks_uri; the MCP work's SSRF-safe
+	// fetcher can take its place, it only has to be an oauth.JWKSFetcher.
+	oauthHandler.JWKS = oauth.NewPublicFetcher(nil)
 	m := newMetrics()
 	oauthHandler.Metrics = m
 	if p, ok := store.(interface{ PoolStats() map[string]sql.DBStats }); ok {
