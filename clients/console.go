@@ -80,6 +80,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		Name:         r.PostForm.Get("name"),
 		RedirectURIs: r.PostForm.Get("redirect_uris"),
 		Scope:        r.PostForm.Get("scope"),
+		JWKS:         strings.TrimSpace(r.PostForm.Get("jwks")),
 	}
 	switch r.PostForm.Get("client_type") {
 	case "", "confidential":
@@ -90,13 +91,17 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, templates.AppForm(form))
 		return
 	}
-	c, secret, err := Register(r.Context(), h.Store, Registration{
+	reg := Registration{
 		OwnerID:      userID,
 		Name:         form.Name,
 		RedirectURIs: splitLines(form.RedirectURIs),
 		Public:       form.Public,
 		Scope:        form.Scope,
-	}, h.Now())
+	}
+	if form.JWKS != "" {
+		reg.AuthMethod, reg.JWKS = AuthPrivateKeyJWT, form.JWKS
+	}
+	c, secret, err := Register(r.Context(), h.Store, reg, h.Now())
 	var invalid *Error
 	switch {
 	case errors.As(err, &invalid):

@@ -468,3 +468,33 @@ func TestMultiInstanceReplayCache(t *testing.T) {
 	resp, body = call(t, "GET", b.base+"/api/books", nil, h)
 	wantError(t, "resource proof replayed on B", resp, body, http.StatusUnauthorized, "invalid_dpop_proof")
 }
+
+// TestConsoleRegistersKeyClient: a developer pastes a JWKS in the app
+// console; the app gets no secret and authenticates with assertions.
+func TestConsoleRegistersKeyClient(t *testing.T) {
+	srv := newTestServer(t)
+	dev := newBrowser(t, srv.URL)
+	dev.registerUser("dana", "developer password")
+	key := dpoptest.NewES256()
+	resp, page := dev.post("/apps", url.Values{"name": {"Bank"}, "redirect_uris": {"https://bank.example/cb"},
+		"client_type": {"confidential"}, "jwks": {key.JWKS()}})
+	wantStatus(t, resp, page, http.StatusCreated)
+	id := inputValue(t, page, "client-id")
+	if id == "" || inputValue(t, page, "client-secret") != "" {
+		t.Fatalf("creation page: client id %q, secret %q; want an id and no secret", id, inputValue(t, page, "client-secret"))
+	}
+	c := storage.Client{ID: id}
+	form := assertionForm(c, key.Assertion(id, srv.URL+"/oauth2/par", time.Minute, nil), url.Values{"response_type": {"code"},
+		"redirect_uri": {"https://bank.example/cb"}, "state": {newState(t)}, "scope": {"openid"}})
+	if resp, body := call(t, "POST", srv.URL+"/oauth2/par", form, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PAR with the console client's assertion: %d %v", resp.StatusCode, body)
+	}
+	for _, bad := range []string{`{"keys":[]}`, "not json", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`} {
+		resp, page := dev.post("/apps", url.Values{"name": {"Bad"}, "redirect_uris": {"https://bank.example/cb"},
+			"client_type": {"confidential"}, "jwks": {bad}})
+		wantStatus(t, resp, page, http.StatusBadRequest)
+	}
+	resp, page = dev.post("/apps", url.Values{"name": {"Bad"}, "redirect_uris": {"https://bank.example/cb"},
+		"client_type": {"public"}, "jwks": {key.JWKS()}})
+	wantStatus(t, resp, page, http.StatusBadRequest)
+}

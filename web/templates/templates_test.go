@@ -540,9 +540,9 @@ func TestAppForm(t *testing.T) {
 	t.Run("new", func(t *testing.T) {
 		_, doc := render(t, AppForm(AppFormView{Page: signedIn, Name: hostileName, RedirectURIs: "https://a.example/cb\nhttps://b.example/cb", Public: true, Scope: "openid books:read", Error: "bad"}))
 		form := formWithAction(t, doc, "/apps")
-		wantFields(t, form, "name", "redirect_uris", "client_type", "scope")
-		if ta := elements(form, "textarea"); len(ta) != 1 || attrOf(ta[0], "name") != "redirect_uris" || text(ta[0]) != "https://a.example/cb https://b.example/cb" {
-			t.Error("redirect_uris is not a textarea keeping its lines")
+		wantFields(t, form, "name", "redirect_uris", "client_type", "scope", "jwks")
+		if ta := elements(form, "textarea"); len(ta) != 2 || attrOf(ta[0], "name") != "redirect_uris" || text(ta[0]) != "https://a.example/cb https://b.example/cb" || attrOf(ta[1], "name") != "jwks" {
+			t.Error("redirect_uris is not a textarea keeping its lines, followed by the jwks textarea")
 		}
 		radios := findAll(form, func(n *html.Node) bool { return attrOf(n, "name") == "client_type" })
 		if len(radios) != 2 {

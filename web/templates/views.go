@@ -89,6 +89,7 @@ type AppFormView struct {
 	RedirectURIs string // one per line
 	Public       bool
 	Scope        string // space-separated
+	JWKS         string // a private_key_jwt app's public keys
 	Error        string
 }
 
