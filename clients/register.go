@@ -45,21 +45,30 @@ type clientMetadata struct {
 	GrantTypes              []string `json:"grant_types"`
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope"`
+	// private_key_jwt clients: their keys inline or by URL (RFC 7591 §2).
+	JWKS       json.RawMessage `json:"jwks"`
+	JWKSURI    string          `json:"jwks_uri"`
+	RequirePAR bool            `json:"require_pushed_authorization_requests"`
+	DPoPBound  bool            `json:"dpop_bound_access_tokens"`
 }
 
 // registrationResponse is RFC 7591 §3.2.1: the credentials, then the
 // metadata as registered.
 type registrationResponse struct {
-	ClientID                string   `json:"client_id"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
-	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
-	ClientName              string   `json:"client_name"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	Scope                   string   `json:"scope"`
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64           `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64          `json:"client_secret_expires_at,omitempty"`
+	ClientName              string          `json:"client_name"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	Scope                   string          `json:"scope"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	RequirePAR              bool            `json:"require_pushed_authorization_requests,omitempty"`
+	DPoPBound               bool            `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // ServeHTTP handles POST /oauth2/register.
@@ -79,10 +88,10 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	switch method {
 	case "":
 		method = authSecretBasic
-	case authSecretBasic, authSecretPost, authNone:
+	case authSecretBasic, authSecretPost, authNone, AuthPrivateKeyJWT:
 	default:
 		writeRegistrationError(w, http.StatusBadRequest, metadataError("token_endpoint_auth_method",
-			"Unsupported token_endpoint_auth_method %s; use client_secret_basic, client_secret_post or none", quote(method)))
+			"Unsupported token_endpoint_auth_method %s; use client_secret_basic, client_secret_post, private_key_jwt or none", quote(method)))
 		return
 	}
 	for _, rt := range md.ResponseTypes {
@@ -98,13 +107,23 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		return
 	}
 
-	c, secret, err := Register(r.Context(), e.Store, Registration{
+	reg := Registration{
 		Name:         md.ClientName,
 		RedirectURIs: md.RedirectURIs,
 		Public:       method == authNone,
 		Scope:        md.Scope,
 		GrantTypes:   md.GrantTypes,
-	}, e.Now())
+		JWKSURI:      md.JWKSURI,
+		RequirePAR:   md.RequirePAR,
+		DPoPBound:    md.DPoPBound,
+	}
+	if len(md.JWKS) > 0 && string(md.JWKS) != "null" {
+		reg.JWKS = string(md.JWKS)
+	}
+	if method == AuthPrivateKeyJWT {
+		reg.AuthMethod = method
+	}
+	c, secret, err := Register(r.Context(), e.Store, reg, e.Now())
 	if invalid, ok := errors.AsType[*Error](err); ok {
 		writeRegistrationError(w, http.StatusBadRequest, invalid)
 		return
@@ -123,6 +142,12 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		GrantTypes:              c.GrantTypes,
 		ResponseTypes:           []string{},
 		Scope:                   strings.Join(c.Scopes, " "),
+		JWKSURI:                 c.JWKSURI,
+		RequirePAR:              c.RequirePAR,
+		DPoPBound:               c.DPoPBound,
+	}
+	if c.JWKS != "" {
+		resp.JWKS = json.RawMessage(c.JWKS)
 	}
 	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}

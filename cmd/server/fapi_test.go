@@ -498,3 +498,40 @@ func TestConsoleRegistersKeyClient(t *testing.T) {
 		"client_type": {"public"}, "jwks": {key.JWKS()}})
 	wantStatus(t, resp, page, http.StatusBadRequest)
 }
+
+// TestDynamicRegistrationPrivateKeyJWT: RFC 7591 metadata registers a
+// private_key_jwt client with its keys, without a secret.
+func TestDynamicRegistrationPrivateKeyJWT(t *testing.T) {
+	srv := newTestServer(t, "--dynamic-registration")
+	key := dpoptest.NewES256()
+	post := func(md string) (*http.Response, map[string]any) {
+		resp, err := http.Post(srv.URL+"/oauth2/register", "application/json", strings.NewReader(md))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		_ = json.Unmarshal([]byte(readBody(t, resp)), &out)
+		return resp, out
+	}
+	resp, body := post(`{"client_name":"Bank","redirect_uris":["https://bank.example/cb"],"token_endpoint_auth_method":"private_key_jwt",
+		"jwks":` + key.JWKS() + `,"require_pushed_authorization_requests":true,"dpop_bound_access_tokens":true}`)
+	if resp.StatusCode != http.StatusCreated || body["client_secret"] != nil || body["token_endpoint_auth_method"] != "private_key_jwt" ||
+		body["require_pushed_authorization_requests"] != true || body["dpop_bound_access_tokens"] != true || body["jwks"] == nil {
+		t.Fatalf("register: %d %v", resp.StatusCode, body)
+	}
+	id := body["client_id"].(string)
+	form := assertionForm(storage.Client{ID: id}, key.Assertion(id, srv.URL, time.Minute, nil), url.Values{"response_type": {"code"},
+		"redirect_uri": {"https://bank.example/cb"}, "state": {newState(t)}})
+	if resp, body := call(t, "POST", srv.URL+"/oauth2/par", form, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PAR as the registered client: %d %v", resp.StatusCode, body)
+	}
+	for _, md := range []string{
+		`{"redirect_uris":["https://bank.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`,
+		`{"redirect_uris":["https://bank.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://bank.example/jwks"}`,
+		`{"redirect_uris":["https://bank.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}}`,
+		`{"redirect_uris":["https://bank.example/cb"],"jwks":` + key.JWKS() + `}`,
+	} {
+		resp, body := post(md)
+		wantError(t, md, resp, body, http.StatusBadRequest, "invalid_client_metadata")
+	}
+}
