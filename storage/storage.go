@@ -101,6 +101,39 @@ type SigningKey struct {
 	CreatedAt  time.Time
 }
 
+// Session is a signed-in browser. The session id itself is never stored,
+// only its SHA-256 digest, so a copy of the table signs no one in.
+type Session struct {
+	IDHash     string
+	UserID     string
+	Username   string    // read from users by GetSession; not stored
+	CreatedAt  time.Time // when the user signed in
+	LastSeenAt time.Time
+	// ExpiresAt is when DeleteExpired may remove the row: the end of the
+	// absolute lifetime the session was created with.
+	ExpiresAt time.Time
+	UserAgent string
+	Address   string
+}
+
+// LoginLimit is one count a sign-in attempt must stay under: fewer than Max
+// failures of Key after Since.
+type LoginLimit struct {
+	Key   string
+	Max   int
+	Since time.Time
+}
+
+// LoginAttempt is what ReserveLoginAttempt decided.
+type LoginAttempt struct {
+	// IDs are the rows recorded for the attempt, one per limit; nil when
+	// it was refused.
+	IDs []int64
+	// Oldest[i] is, when limit i was full, the oldest of its failures
+	// after Since; zero for limits with room.
+	Oldest []time.Time
+}
+
 // LoginFailureRetention is how long DeleteExpired keeps a failed sign-in. A
 // limiter counting failures over a longer window would see fewer than
 // happened.
@@ -150,9 +183,9 @@ type Store interface {
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error // ErrNotFound
 	// DeleteTokensByRequest deletes every row of kind in a grant family.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
-	// DeleteExpired removes tokens whose ExpiresAt is before now and login
-	// failures older than LoginFailureRetention, and returns how many rows
-	// went. Safe to run from several instances at once.
+	// DeleteExpired removes tokens and sessions whose ExpiresAt is before
+	// now and login failures older than LoginFailureRetention, and returns
+	// how many rows went. Safe to run from several instances at once.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	// Failed sign-ins, counted per key (an account or a client address) so
@@ -164,6 +197,28 @@ type Store interface {
 	// ClearLoginFailures forgets every failure of key; a key without any
 	// is not an error.
 	ClearLoginFailures(ctx context.Context, key string) error
+	// ReserveLoginAttempt, in one transaction serialized with every other
+	// reservation of the same keys, records a failure at at under each
+	// limit's key, unless one of them already holds Max failures after its
+	// Since: then it records nothing. Recording before the password is
+	// checked is what keeps concurrent attempts from all passing the count.
+	ReserveLoginAttempt(ctx context.Context, at time.Time, limits []LoginLimit) (LoginAttempt, error)
+	// ReleaseLoginAttempt deletes the rows of a reservation, for an
+	// attempt that succeeded; rows already gone are not an error.
+	ReleaseLoginAttempt(ctx context.Context, ids []int64) error
+
+	// Sessions. CreateSession returns ErrConflict for a taken IDHash;
+	// GetSession, TouchSession and DeleteSession ErrNotFound when there is
+	// no such session (of that user).
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, idHash string) (Session, error)
+	TouchSession(ctx context.Context, idHash string, at time.Time) error
+	DeleteSession(ctx context.Context, userID, idHash string) error
+	// ListSessions returns userID's sessions, newest first.
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSessions ends every session of userID but the one whose
+	// digest is exceptIDHash ("" keeps none) and returns how many ended.
+	DeleteUserSessions(ctx context.Context, userID, exceptIDHash string) (int64, error)
 
 	// Books. Reads and writes are scoped to the owner: another user's book
 	// is ErrNotFound.

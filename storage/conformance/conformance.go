@@ -30,6 +30,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Books", bookTests},
 		{"SigningKeys", signingKeyTests},
 		{"LoginFailures", loginFailureTests},
+		{"LoginReservations", loginReservationTests},
+		{"Sessions", sessionTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
 	}
@@ -945,6 +947,161 @@ var loginFailureTests = []test{
 			mustOK(t, fmt.Sprintf("RecordLoginFailure %d", i), err)
 		}
 		mustCountFailures(t, s, "user:alice", at(-time.Minute), n, base)
+	}},
+}
+
+func reserve(t *testing.T, s storage.Store, at time.Time, limits ...storage.LoginLimit) storage.LoginAttempt {
+	t.Helper()
+	a, err := s.ReserveLoginAttempt(t.Context(), at, limits)
+	mustOK(t, "ReserveLoginAttempt", err)
+	if len(a.Oldest) != len(limits) {
+		t.Fatalf("ReserveLoginAttempt returned %d oldest times for %d limits", len(a.Oldest), len(limits))
+	}
+	return a
+}
+
+var loginReservationTests = []test{
+	{"RecordsUnderEveryKeyUntilOneIsFull", func(t *testing.T, s storage.Store) {
+		account := storage.LoginLimit{Key: "user:alice", Max: 2, Since: at(-15 * time.Minute)}
+		address := storage.LoginLimit{Key: "addr:192.0.2.1", Max: 3, Since: at(-15 * time.Minute)}
+		for i := range 2 {
+			if a := reserve(t, s, at(time.Duration(i)*time.Second), account, address); len(a.IDs) != 2 {
+				t.Fatalf("reservation %d: ids %v, want two", i, a.IDs)
+			}
+		}
+		a := reserve(t, s, at(time.Minute), account, address)
+		if a.IDs != nil || !a.Oldest[0].Equal(base) || !a.Oldest[1].IsZero() {
+			t.Fatalf("third reservation: %+v, want refused with the account's oldest failure %v", a, base)
+		}
+		// Nothing was recorded for the refused attempt.
+		mustCountFailures(t, s, "addr:192.0.2.1", at(-time.Hour), 2, base)
+		// Failures before Since do not count.
+		account.Since = at(time.Microsecond)
+		if a := reserve(t, s, at(time.Minute), account, address); len(a.IDs) != 2 {
+			t.Fatalf("after the window: %+v, want a reservation", a)
+		}
+	}},
+	{"ReleaseDeletesOnlyItsRows", func(t *testing.T, s storage.Store) {
+		limit := storage.LoginLimit{Key: "user:alice", Max: 5, Since: at(-time.Hour)}
+		first := reserve(t, s, base, limit)
+		reserve(t, s, base, limit)
+		mustOK(t, "ReleaseLoginAttempt", s.ReleaseLoginAttempt(t.Context(), first.IDs))
+		mustOK(t, "ReleaseLoginAttempt again", s.ReleaseLoginAttempt(t.Context(), first.IDs))
+		mustCountFailures(t, s, "user:alice", at(-time.Hour), 1, base)
+	}},
+	{"ConcurrentReservationsStopAtMax", func(t *testing.T, s storage.Store) {
+		const n, limit = 20, 5
+		var mu sync.Mutex
+		reserved := 0
+		errs := race(n, func(i int) error {
+			// Half also count against a second key, in the other order.
+			limits := []storage.LoginLimit{{Key: "user:alice", Max: limit, Since: at(-time.Hour)}}
+			if i%2 == 0 {
+				limits = append([]storage.LoginLimit{{Key: "addr:192.0.2.1", Max: n, Since: at(-time.Hour)}}, limits...)
+			}
+			a, err := s.ReserveLoginAttempt(t.Context(), base, limits)
+			if a.IDs != nil {
+				mu.Lock()
+				reserved++
+				mu.Unlock()
+			}
+			return err
+		})
+		for i, err := range errs {
+			mustOK(t, fmt.Sprintf("ReserveLoginAttempt %d", i), err)
+		}
+		if reserved != limit {
+			t.Fatalf("%d of %d concurrent attempts were reserved, want exactly %d", reserved, n, limit)
+		}
+		mustCountFailures(t, s, "user:alice", at(-time.Hour), limit, base)
+	}},
+}
+
+func newSession(u storage.User, created time.Time) storage.Session {
+	return storage.Session{
+		IDHash: storage.NewID(), UserID: u.ID, Username: u.Username,
+		CreatedAt: created, LastSeenAt: created, ExpiresAt: created.Add(12 * time.Hour),
+		UserAgent: "Mozilla/5.0", Address: "2001:db8::1",
+	}
+}
+
+func mustCreateSession(t *testing.T, s storage.Store, sess storage.Session) storage.Session {
+	t.Helper()
+	mustOK(t, "CreateSession", s.CreateSession(t.Context(), sess))
+	return sess
+}
+
+func mustSessions(t *testing.T, s storage.Store, userID string, want ...storage.Session) {
+	t.Helper()
+	got, err := s.ListSessions(t.Context(), userID)
+	mustOK(t, "ListSessions", err)
+	if diff := cmp.Diff(want, got, equateEmpty); diff != "" {
+		t.Errorf("ListSessions(%s) (-want +got):\n%s", userID, diff)
+	}
+}
+
+var sessionTests = []test{
+	{"CreateGetTouch", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u := mustCreateUser(t, s, "alice")
+		sess := mustCreateSession(t, s, newSession(u, base))
+		wantErr(t, "CreateSession twice", s.CreateSession(ctx, sess), storage.ErrConflict)
+		got, err := s.GetSession(ctx, sess.IDHash)
+		mustOK(t, "GetSession", err)
+		if diff := cmp.Diff(sess, got); diff != "" {
+			t.Errorf("GetSession (-want +got):\n%s", diff)
+		}
+		mustOK(t, "TouchSession", s.TouchSession(ctx, sess.IDHash, at(time.Hour)))
+		got, err = s.GetSession(ctx, sess.IDHash)
+		mustOK(t, "GetSession", err)
+		if !got.LastSeenAt.Equal(at(time.Hour)) || !got.CreatedAt.Equal(base) {
+			t.Errorf("after TouchSession: created %v, last seen %v; want %v, %v", got.CreatedAt, got.LastSeenAt, base, at(time.Hour))
+		}
+		_, err = s.GetSession(ctx, "nope")
+		wantErr(t, "GetSession unknown", err, storage.ErrNotFound)
+		wantErr(t, "TouchSession unknown", s.TouchSession(ctx, "nope", base), storage.ErrNotFound)
+	}},
+	{"DeleteOneAndAllButOne", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		a1 := mustCreateSession(t, s, newSession(alice, base))
+		a2 := mustCreateSession(t, s, newSession(alice, at(time.Minute)))
+		a3 := mustCreateSession(t, s, newSession(alice, at(2*time.Minute)))
+		b1 := mustCreateSession(t, s, newSession(bob, base))
+		mustSessions(t, s, alice.ID, a3, a2, a1)
+
+		wantErr(t, "DeleteSession of another user", s.DeleteSession(ctx, bob.ID, a1.IDHash), storage.ErrNotFound)
+		mustOK(t, "DeleteSession", s.DeleteSession(ctx, alice.ID, a1.IDHash))
+		wantErr(t, "DeleteSession again", s.DeleteSession(ctx, alice.ID, a1.IDHash), storage.ErrNotFound)
+		_, err := s.GetSession(ctx, a1.IDHash)
+		wantErr(t, "GetSession of a deleted session", err, storage.ErrNotFound)
+
+		n, err := s.DeleteUserSessions(ctx, alice.ID, a2.IDHash)
+		mustOK(t, "DeleteUserSessions", err)
+		if n != 1 {
+			t.Errorf("DeleteUserSessions except one = %d, want 1", n)
+		}
+		mustSessions(t, s, alice.ID, a2)
+		n, err = s.DeleteUserSessions(ctx, alice.ID, "")
+		mustOK(t, "DeleteUserSessions", err)
+		if n != 1 {
+			t.Errorf("DeleteUserSessions of all = %d, want 1", n)
+		}
+		mustSessions(t, s, alice.ID)
+		mustSessions(t, s, bob.ID, b1)
+	}},
+	{"DeleteExpired", func(t *testing.T, s storage.Store) {
+		u := mustCreateUser(t, s, "alice")
+		old := newSession(u, at(-13*time.Hour))
+		live := newSession(u, at(-11*time.Hour))
+		mustCreateSession(t, s, old)
+		mustCreateSession(t, s, live)
+		n, err := s.DeleteExpired(t.Context(), base)
+		mustOK(t, "DeleteExpired", err)
+		if n != 1 {
+			t.Errorf("DeleteExpired = %d, want 1", n)
+		}
+		mustSessions(t, s, u.ID, live)
 	}},
 }
 
