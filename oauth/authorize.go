@@ -43,7 +43,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 	if slices.Contains(prompts, "login") {
 		// Sign out and come back without prompt=login, so the fresh sign-in
 		// is not asked for again.
-		h.Sessions.SignOut(w)
+		if err := h.Sessions.SignOut(w, r); err != nil {
+			h.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
 		h.toLogin(w, r, withoutPrompt(r.URL, "login"))
 		return
 	}

@@ -43,7 +43,7 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	}
 	f.Cleanup(func() { store.Close() })
 	key := []byte("fuzz-secret-0123456789abcdefghijklmnop")
-	sessions := accounts.NewSessions([][]byte{key, key[:32]}, false)
+	sessions := accounts.NewSessions(store, [][]byte{key, key[:32]}, accounts.SessionConfig{})
 	h, err := oauth.New(ctx, store, sessions, oauth.Config{
 		Issuer:          issuer,
 		TokenSecret:     key,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/accounts"
 	"gatehouse/storage/sqlstore"
 )
 
@@ -34,6 +35,11 @@ type config struct {
 	LogLevel            string
 	CleanupInterval     time.Duration
 	TrustedProxies      []netip.Prefix
+	SessionLifetime     time.Duration
+	SessionIdleTimeout  time.Duration
+	// now is the server's clock for sessions and sign-in limits; nil is
+	// time.Now. Tests set it to travel in time.
+	now func() time.Time
 }
 
 // newFlagSet declares the flags shared by the server and every subcommand,
@@ -98,6 +104,8 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 		}
 		return nil
 	})
+	fs.DurationVar(&cfg.SessionLifetime, "session-lifetime", accounts.DefaultSessionLifetime, "how long a sign-in lasts, however active")
+	fs.DurationVar(&cfg.SessionIdleTimeout, "session-idle-timeout", accounts.DefaultSessionIdleTimeout, "how long a sign-in lasts without a request")
 	fs.DurationVar(&cfg.CleanupInterval, "cleanup-interval", 10*time.Minute, "how often expired codes and tokens are deleted")
 }
 
@@ -127,7 +135,8 @@ func parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 // validate checks the server's settings at start-up.
 func (c *config) validate() error {
 	var errs []error
-	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "refresh-token-ttl": c.RefreshTokenTTL, "code-ttl": c.CodeTTL, "cleanup-interval": c.CleanupInterval} {
+	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "refresh-token-ttl": c.RefreshTokenTTL, "code-ttl": c.CodeTTL, "cleanup-interval": c.CleanupInterval,
+		"session-lifetime": c.SessionLifetime, "session-idle-timeout": c.SessionIdleTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", name))
 		}

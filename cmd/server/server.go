@@ -156,8 +156,18 @@ func defaultIssuer(addr *net.TCPAddr, configured string) string {
 // newHandler builds every handler on one mux and wraps it in the server's
 // middleware.
 func newHandler(ctx context.Context, cfg config, store storage.Store, secret []byte, oldSecrets [][]byte, logger *slog.Logger) (http.Handler, *oauth.Handler, error) {
-	secure := strings.HasPrefix(cfg.Issuer, "https://")
-	sessions := accounts.NewSessions(cookieKeys(secret, oldSecrets), secure)
+	now := cfg.now
+	if now == nil {
+		now = time.Now
+	}
+	sessions := accounts.NewSessions(store, cookieKeys(secret, oldSecrets), accounts.SessionConfig{
+		Secure:         strings.HasPrefix(cfg.Issuer, "https://"),
+		Lifetime:       cfg.SessionLifetime,
+		IdleTimeout:    cfg.SessionIdleTimeout,
+		TrustedProxies: cfg.TrustedProxies,
+		Now:            now,
+		Logger:         logger,
+	})
 	newPage := func(r *http.Request, title string) templates.Page {
 		id, _ := sessions.Identity(r)
 		return templates.Page{Title: title, User: id.Username, CSS: web.AssetURL("app.css"), JS: web.AssetURL("app.js"), Icon: web.AssetURL("icon.svg")}
@@ -194,10 +204,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Logger:           logger,
 		NewPage:          newPage,
 		RegistrationOpen: cfg.Registration,
-		Accounts:         &accounts.StoreLimiter{Store: store, Max: 5, Window: 15 * time.Minute},
-		Addresses:        &accounts.StoreLimiter{Store: store, Max: 50, Window: 15 * time.Minute},
+		Limiter:          &accounts.StoreLimiter{Store: store},
 		TrustedProxies:   cfg.TrustedProxies,
-		Now:              time.Now,
+		Now:              now,
 		FailedLogins:     m.failedLogins,
 	}).Mount(mux)
 	oauthHandler.Mount(mux)
@@ -238,7 +247,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
 	}))
-	return withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
+	return withLogging(logger, m, recoverPanics(logger, securityHeaders(sessions.Middleware(cop.Handler(mux))))), oauthHandler, nil
 }
 
 // derive turns the system secret into an independent key for one purpose,

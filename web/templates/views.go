@@ -32,8 +32,11 @@ type HomeView struct {
 
 type LoginView struct {
 	Page
-	Username         string // echoed back after a failed attempt
-	ReturnTo         string
+	Username string // echoed back after a failed attempt
+	ReturnTo string
+	// Fresh asks for a sign-in even though someone is signed in (prompt=login,
+	// max_age); the form carries it on as fresh=1.
+	Fresh            bool
 	Error            string
 	RegistrationOpen bool
 }
