@@ -682,8 +682,12 @@ func (e *hostileEnv) send(c hostileCase) (*http.Response, string) {
 		return e.sendRaw(c.raw(e))
 	}
 	r := c.req(e)
-	for _, ck := range e.visitor.client.Jar.Cookies(r.URL) {
-		r.AddCookie(ck)
+	// A sign-in ends the session the browser had, which the visitor's
+	// later requests still need, so sign-ins are sent without it.
+	if signIn := r.Method == http.MethodPost && (r.URL.Path == "/login" || r.URL.Path == "/register"); !signIn {
+		for _, ck := range e.visitor.client.Jar.Cookies(r.URL) {
+			r.AddCookie(ck)
+		}
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(r)

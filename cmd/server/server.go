@@ -247,7 +247,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
 	}))
-	return withLogging(logger, m, recoverPanics(logger, securityHeaders(sessions.Middleware(cop.Handler(mux))))), oauthHandler, nil
+	// Outermost, because it hands a new request on and the logging reads
+	// the pattern the mux sets on the request it gets.
+	return sessions.Middleware(withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux))))), oauthHandler, nil
 }
 
 // derive turns the system secret into an independent key for one purpose,
