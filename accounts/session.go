@@ -203,7 +203,8 @@ func (s *Sessions) cookieID(r *http.Request) (string, bool) {
 // SignIn starts a fresh session: a new record with a new random id, never
 // a continuation of whatever cookie the browser sent. The session that
 // browser had before ends. The browser also becomes a known device of the
-// account (see KnownDevice).
+// account (see KnownDevice). The session's lifetime runs from id.AuthTime
+// (now when zero).
 func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, id Identity) error {
 	ctx := r.Context()
 	if old, ok := s.Identity(r); ok {
@@ -213,6 +214,9 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, id Identity) e
 	}
 	sid := randomID()
 	now := s.cfg.Now()
+	if id.AuthTime.IsZero() {
+		id.AuthTime = now
+	}
 	err := s.store.CreateSession(ctx, storage.Session{
 		IDHash:     digest(sid),
 		UserID:     id.UserID,
