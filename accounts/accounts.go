@@ -293,6 +293,7 @@ func SafeReturnTo(s string) string {
 	if strings.Contains(s, "?") {
 		cleaned += "?" + query
 	}
+	cleaned = escapeNonASCII(cleaned)
 	pathPart, _, _ := strings.Cut(cleaned, "?")
 	pathPart, _, _ = strings.Cut(pathPart, "#")
 	lower := strings.ToLower(pathPart)
@@ -304,6 +305,21 @@ func SafeReturnTo(s string) string {
 		return "/"
 	}
 	return cleaned
+}
+
+// escapeNonASCII percent-encodes every byte outside ASCII, as http.Redirect
+// does to a Location.
+func escapeNonASCII(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] < utf8.RuneSelf {
+			b.WriteByte(s[i])
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteString(strconv.FormatUint(uint64(s[i]), 16))
+	}
+	return b.String()
 }
 
 // unsafeInReturnTo: backslashes and C0, DEL and C1 controls.
