@@ -507,6 +507,20 @@ func hostileCases() []hostileCase {
 				e.t.Fatalf("Location %q, want /", loc)
 			}
 		}}),
+		named("login open redirect through path cleaning", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.post("/login", form("username", "bob", "password", "tr0ub4dor&3 is weak", "return_to", "/./\\evil.example/phish"))
+		}, status: 303, code: "", after: func(e *hostileEnv, resp *http.Response, _ string) {
+			if loc := resp.Header.Get("Location"); loc != "/" {
+				e.t.Fatalf("Location %q, want /", loc)
+			}
+		}}),
+		named("logout open redirect with a tab", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.post("/logout", form("return_to", "/\t/evil.example/phish"))
+		}, status: 303, code: "", after: func(e *hostileEnv, resp *http.Response, _ string) {
+			if loc := resp.Header.Get("Location"); loc != "/" {
+				e.t.Fatalf("Location %q, want /", loc)
+			}
+		}}),
 		named("login posted cross-site", hostileCase{req: func(e *hostileEnv) *http.Request {
 			r := e.post("/login", form("username", "bob", "password", "tr0ub4dor&3 is weak"))
 			r.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -682,9 +696,9 @@ func (e *hostileEnv) send(c hostileCase) (*http.Response, string) {
 		return e.sendRaw(c.raw(e))
 	}
 	r := c.req(e)
-	// A sign-in ends the session the browser had, which the visitor's
-	// later requests still need, so sign-ins are sent without it.
-	if signIn := r.Method == http.MethodPost && (r.URL.Path == "/login" || r.URL.Path == "/register"); !signIn {
+	// Signing in or out ends the session the browser had, which the
+	// visitor's later requests still need, so those are sent without it.
+	if switches := r.Method == http.MethodPost && (r.URL.Path == "/login" || r.URL.Path == "/register" || r.URL.Path == "/logout"); !switches {
 		for _, ck := range e.visitor.client.Jar.Cookies(r.URL) {
 			r.AddCookie(ck)
 		}
@@ -744,6 +758,11 @@ func (e *hostileEnv) checkRedirect(resp *http.Response) {
 	u, err := url.Parse(loc)
 	if err != nil {
 		e.t.Fatalf("unparsable Location %q", loc)
+	}
+	// Browsers read a backslash as a slash and drop tabs and newlines, so
+	// "/\\host" and "/\t/host" leave the server.
+	if strings.ContainsAny(loc, "\\\t\r\n") {
+		e.t.Fatalf("Location %q holds a backslash or control character", loc)
 	}
 	if u.Scheme == "" && u.Host == "" && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(loc, "//") {
 		return
