@@ -76,6 +76,8 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	switch {
+	case errors.Is(err, errGrantRevoked):
+		err = fosite.ErrInvalidGrant.WithHint("The user has revoked this app's access.")
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, fosite.ErrInactiveToken) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:

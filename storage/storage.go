@@ -136,6 +136,10 @@ type Store interface {
 	PutGrant(ctx context.Context, g Grant) error                          // insert or replace scopes/updated_at
 	GetGrant(ctx context.Context, userID, clientID string) (Grant, error) // ErrNotFound
 	ListGrants(ctx context.Context, userID string) ([]Grant, error)       // newest first
+	// LockGrant holds the grant until the transaction in ctx ends, so a
+	// RevokeGrant waits for tokens issued under it; ErrNotFound when the
+	// grant is gone.
+	LockGrant(ctx context.Context, userID, clientID string) error
 	// RevokeGrant forgets the grant and deletes every token the client holds
 	// for the user, in one transaction. ErrNotFound when there was neither.
 	RevokeGrant(ctx context.Context, userID, clientID string) error
