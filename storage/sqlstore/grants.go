@@ -11,8 +11,8 @@ var (
 	// A repeated consent keeps created_at, the date of the first one.
 	qPutGrant = newQuery(`INSERT INTO grants (user_id, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`)
-	qGetGrant     = newQuery(`SELECT user_id, client_id, scopes, created_at, updated_at FROM grants WHERE user_id = ? AND client_id = ?`)
-	qListGrants   = newQuery(`SELECT user_id, client_id, scopes, created_at, updated_at FROM grants WHERE user_id = ? ORDER BY updated_at DESC, client_id`)
+	qGetGrant   = newQuery(`SELECT user_id, client_id, scopes, created_at, updated_at FROM grants WHERE user_id = ? AND client_id = ?`)
+	qListGrants = newQuery(`SELECT user_id, client_id, scopes, created_at, updated_at FROM grants WHERE user_id = ? ORDER BY updated_at DESC, client_id`)
 	// SQLite drops FOR UPDATE (see dialect.rebind): its one writer
 	// serializes transactions already.
 	qLockGrant    = newQuery(`SELECT 1 FROM grants WHERE user_id = ? AND client_id = ? FOR UPDATE`)
