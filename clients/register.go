@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"gatehouse/storage"
 )
 
 const maxMetadataBytes = 64 << 10
@@ -99,6 +101,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	}
 
 	c, secret, err := Register(r.Context(), e.Store, Registration{
+		Origin:       storage.OriginDynamic,
 		Name:         md.ClientName,
 		RedirectURIs: md.RedirectURIs,
 		Public:       method == authNone,

@@ -41,6 +41,7 @@ type Store interface {
 
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
+	UpdateSigningKey(ctx context.Context, k storage.SigningKey) error
 }
 
 // fositeStore adapts Store to the storage interfaces fosite's handlers

@@ -40,9 +40,26 @@ type Client struct {
 	RedirectURIs []string
 	Scopes       []string
 	GrantTypes   []string
+	Origin       ClientOrigin
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+// ClientOrigin records how a client was registered, which says who vouches
+// for it.
+type ClientOrigin string
+
+const (
+	OriginConsole ClientOrigin = "console" // by its owner, a signed-in user, on /apps
+	OriginCLI     ClientOrigin = "cli"     // by the operator, with server clients create
+	OriginDynamic ClientOrigin = "dynamic" // by anyone, through RFC 7591 registration
+	// OriginMetadata: a client ID metadata document, fetched from the URL
+	// that is its client_id.
+	OriginMetadata ClientOrigin = "metadata"
+	// OriginUnknown: an ownerless client from before origins were recorded,
+	// made from the CLI or by dynamic registration.
+	OriginUnknown ClientOrigin = "unknown"
+)
 
 // Grant is a remembered consent: the scopes a user allowed a client.
 type Grant struct {
@@ -95,9 +112,12 @@ type Token struct {
 
 // SigningKey is a private key for ID tokens, shared by every instance.
 type SigningKey struct {
-	ID         string
-	Algorithm  string // "RS256"
-	PrivateKey []byte // PKCS#8 DER
+	ID        string
+	Algorithm string // "RS256"
+	// PrivateKey is PKCS#8 DER sealed with AES-GCM (see package oauth) when
+	// Sealed, and in clear only in rows written before sealing existed.
+	PrivateKey []byte
+	Sealed     bool
 	CreatedAt  time.Time
 }
 
@@ -182,6 +202,9 @@ type Store interface {
 	// a taken ID.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// UpdateSigningKey replaces the private key and Sealed of the key
+	// k.ID, to seal or reseal it; ErrNotFound.
+	UpdateSigningKey(ctx context.Context, k SigningKey) error
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

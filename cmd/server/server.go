@@ -170,6 +170,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Issuer:              cfg.Issuer,
 		TokenSecret:         derive(secret, "token-hmac"),
 		OldTokenSecrets:     oldTokenKeys,
+		SigningKeySealKeys:  signingKeySealKeys(secret, oldSecrets),
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		CodeTTL:             cfg.CodeTTL,

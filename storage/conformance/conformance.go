@@ -93,6 +93,7 @@ func mustCreateClient(t *testing.T, s storage.Store, ownerID string) storage.Cli
 		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
 		Scopes:       []string{"openid", "books:read"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Origin:       storage.OriginCLI,
 		CreatedAt:    base,
 		UpdatedAt:    base,
 	}
@@ -772,7 +773,7 @@ var signingKeyTests = []test{
 	{"CreateAndListNewestFirst", func(t *testing.T, s storage.Store) {
 		keys := []storage.SigningKey{
 			{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x01}, CreatedAt: base},
-			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, CreatedAt: at(2 * time.Hour)},
+			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, Sealed: true, CreatedAt: at(2 * time.Hour)},
 			{ID: "k2", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x02}, CreatedAt: at(time.Hour)},
 		}
 		for _, k := range keys {
@@ -789,6 +790,18 @@ var signingKeyTests = []test{
 		k := storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{1}, CreatedAt: base}
 		mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
 		wantErr(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k), storage.ErrConflict)
+	}},
+	{"Update", func(t *testing.T, s storage.Store) {
+		k := storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 1}, CreatedAt: base}
+		mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
+		k.PrivateKey, k.Sealed = []byte{9, 8, 7}, true
+		mustOK(t, "UpdateSigningKey", s.UpdateSigningKey(t.Context(), k))
+		got, err := s.ListSigningKeys(t.Context())
+		mustOK(t, "ListSigningKeys", err)
+		if diff := cmp.Diff([]storage.SigningKey{k}, got); diff != "" {
+			t.Errorf("ListSigningKeys after the update (-want +got):\n%s", diff)
+		}
+		wantErr(t, "UpdateSigningKey", s.UpdateSigningKey(t.Context(), storage.SigningKey{ID: "none", PrivateKey: []byte{1}}), storage.ErrNotFound)
 	}},
 	{"ListEmpty", func(t *testing.T, s storage.Store) {
 		got, err := s.ListSigningKeys(t.Context())
