@@ -1,13 +1,20 @@
 package clients
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +37,99 @@ type RegistrationEndpoint struct {
 	Store  Store
 	Logger *slog.Logger
 	Now    func() time.Time
+	// InitialAccessToken, when not empty, is the bearer token every
+	// registration must carry (RFC 7591 §3): the operator hands it to
+	// the developers allowed to register.
+	InitialAccessToken string
+	// Limit, when set, throttles registration requests per client
+	// address.
+	Limit *RegistrationLimit
+}
+
+// AttemptStore counts events per key in the database; storage.Store is
+// one. Registrations share the table of failed sign-ins, under keys of
+// their own.
+type AttemptStore interface {
+	RecordLoginFailure(ctx context.Context, key string, at time.Time) error
+	CountLoginFailures(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
+}
+
+// RegistrationLimit allows Max registration requests per client address
+// within Window. Every request counts, refused ones included, so a client
+// that keeps trying stays refused. The requests are counted in the
+// database, so every instance behind a load balancer enforces one limit.
+// Window must not exceed storage.LoginFailureRetention.
+type RegistrationLimit struct {
+	Store  AttemptStore
+	Max    int
+	Window time.Duration
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client, as for the sign-in limit.
+	TrustedProxies []netip.Prefix
+}
+
+// wait records the request of r and returns how long its address must
+// wait, zero when the request may go on. The request is recorded before it
+// is counted: of requests arriving at once each sees at least those
+// recorded before it, so no more than Max pass.
+func (l *RegistrationLimit) wait(ctx context.Context, r *http.Request, now time.Time) (time.Duration, error) {
+	key := "oauth2/register " + clientAddress(r, l.TrustedProxies)
+	if err := l.Store.RecordLoginFailure(ctx, key, now); err != nil {
+		return 0, fmt.Errorf("registration limit: %w", err)
+	}
+	n, oldest, err := l.Store.CountLoginFailures(ctx, key, now.Add(-l.Window))
+	if err != nil {
+		return 0, fmt.Errorf("registration limit: %w", err)
+	}
+	if n <= l.Max {
+		return 0, nil
+	}
+	return max(oldest.Add(l.Window).Sub(now), time.Second), nil
+}
+
+// clientAddress is the address a registration counts against: the TCP
+// peer or, behind one of trusted, the last X-Forwarded-For entry that is
+// not itself trusted (the sign-in limit's rule; entries further left are
+// the client's own words). An IPv6 address counts as its /64, which a
+// single host commonly holds whole.
+func clientAddress(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	isTrusted := func(a netip.Addr) bool {
+		return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	addr := peer.Addr().Unmap()
+	if isTrusted(addr) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			addr = hop.Unmap()
+			if !isTrusted(addr) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		return netip.PrefixFrom(addr, 64).Masked().String()
+	}
+	return addr.String()
+}
+
+// authorized reports whether r carries the initial access token. Digests of
+// equal length are compared in constant time, so neither the token's
+// bytes nor its length leak through timing.
+func (e *RegistrationEndpoint) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got, want := sha256.Sum256([]byte(strings.TrimSpace(token))), sha256.Sum256([]byte(e.InitialAccessToken))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // NewRegistrationEndpoint returns a RegistrationEndpoint that reads the clock
@@ -67,6 +167,26 @@ type registrationResponse struct {
 // ServeHTTP handles POST /oauth2/register.
 func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	// The limit comes first, so that it also bounds guesses at the
+	// initial access token.
+	if e.Limit != nil {
+		wait, err := e.Limit.wait(r.Context(), r, e.Now())
+		if err != nil {
+			e.Logger.ErrorContext(r.Context(), "dynamic client registration failed", "error", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
+			return
+		}
+		if wait > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too_many_requests", "error_description": "Too many registrations from this address; try again later"})
+			return
+		}
+	}
+	if e.InitialAccessToken != "" && !e.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "Registration needs the initial access token this server's operator hands out, as a Bearer token"})
+		return
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeRegistrationError(w, http.StatusBadRequest, metadataError("", "The request body must be application/json"))
 		return

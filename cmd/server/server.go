@@ -208,7 +208,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	}
 	clients.New(store, logger, signedIn, newPage).Mount(mux)
 	if cfg.DynamicRegistration {
-		mux.Handle("POST /oauth2/register", clients.NewRegistrationEndpoint(store, logger))
+		reg := clients.NewRegistrationEndpoint(store, logger)
+		reg.InitialAccessToken = cfg.RegistrationToken
+		reg.Limit = &clients.RegistrationLimit{Store: store, Max: registrationsPerHour, Window: time.Hour, TrustedProxies: cfg.TrustedProxies}
+		mux.Handle("POST /oauth2/register", reg)
 	}
 	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
 	mux.Handle("GET /static/", web.StaticHandler())
@@ -241,6 +244,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	}))
 	return withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
 }
+
+// registrationsPerHour is how many dynamic registration requests one
+// address (an IPv6 /64) may make in an hour.
+const registrationsPerHour = 20
 
 // derive turns the system secret into an independent key for one purpose,
 // so a key leaked from one use says nothing of the others.
