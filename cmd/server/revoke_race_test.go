@@ -90,3 +90,70 @@ func TestRevokeRacesRefresh(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeRacesCodeExchange revokes a connected app while codes issued
+// under its grant are being exchanged: whatever an exchange returned, no
+// token of the app for the user survives the revoke.
+func TestRevokeRacesCodeExchange(t *testing.T) {
+	dsn := storagetest.PostgresDSN(t)
+	a, b := startInstance(t, dsn), startInstance(t, dsn)
+	c, secret := setup(t, a)
+	alice, err := a.store.GetUserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conf := multiConf(c, secret, a, a, "offline_access", "books:read")
+	user := newBrowser(t, a.base)
+
+	const rounds, codes = 8, 10
+	for round := range rounds {
+		forms := make([]url.Values, codes)
+		for i := range forms {
+			v := oauth2.GenerateVerifier()
+			forms[i] = codeForm(conf, authorizedCode(t, a.testServer, user, conf, v, "alice", alicePassword), v)
+		}
+		access := make([]string, codes)
+		refresh := make([]string, codes)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, form := range forms {
+			wg.Go(func() {
+				<-start
+				resp, body := tokenRequest(t, a.base, form, c.ID, secret)
+				switch {
+				case resp.StatusCode == http.StatusOK:
+					access[i], _ = body["access_token"].(string)
+					refresh[i], _ = body["refresh_token"].(string)
+				case errorCode(body) != "invalid_grant":
+					t.Errorf("exchange during revoke: %d %s, want 200 or invalid_grant", resp.StatusCode, fmtErr(body))
+				}
+			})
+		}
+		close(start)
+		time.Sleep(time.Duration(round) * time.Millisecond)
+		resp, body := user.at(b).post("/account/connections/"+c.ID+"/revoke", url.Values{})
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		wg.Wait()
+
+		var left int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM tokens WHERE client_id = $1 AND subject = $2 AND kind IN ('access', 'refresh')`, c.ID, alice.ID).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left > 0 {
+			t.Fatalf("round %d: %d access and refresh tokens of the app survived the revoke", round, left)
+		}
+		for i := range codes {
+			if access[i] == "" {
+				continue
+			}
+			wantAPI(t, "access token issued while revoking", b, access[i], http.StatusUnauthorized)
+			resp, body := tokenRequest(t, b.base, refreshForm(refresh[i]), c.ID, secret)
+			wantInvalidGrant(t, "refresh token issued while revoking", resp, body)
+		}
+	}
+}
