@@ -480,6 +480,16 @@ var grantTests = []test{
 		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
 		wantErr(t, "RevokeGrant", s.RevokeGrant(t.Context(), u.ID, c.ID), storage.ErrNotFound)
 	}},
+	{"LockGrant", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		err := s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) })
+		wantErr(t, "LockGrant without a grant", err, storage.ErrNotFound)
+		mustOK(t, "PutGrant", s.PutGrant(t.Context(), storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}))
+		mustOK(t, "LockGrant", s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) }))
+		mustOK(t, "RevokeGrant after the lock's transaction", s.RevokeGrant(t.Context(), u.ID, c.ID))
+		err = s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) })
+		wantErr(t, "LockGrant after the revoke", err, storage.ErrNotFound)
+	}},
 }
 
 var tokenTests = []test{
