@@ -122,14 +122,20 @@ func (s *sealer) newSigningKey(ctx context.Context, db KeyStore) (storage.Signin
 }
 
 // RotateSigningKey stores a new signing key, sealed under sealKeys[0]
-// (sealKeys as in Config.SigningKeySealKeys). Running servers sign with it
-// from their next reload, within a minute; the former key stays published
-// in the JWKS until the ID tokens it signed have expired. The current key
-// must open with sealKeys: a key sealed under a secret the servers do not
-// have would stop them signing.
+// (sealKeys as in Config.SigningKeySealKeys), after sealing the existing
+// keys under it as a server start does. Running servers sign with the new
+// key from their next reload, within a minute; the former key stays
+// published in the JWKS until the ID tokens it signed have expired. The
+// current key must open with sealKeys: a key sealed under a secret the
+// servers do not have would stop them signing. Resealing lets an operator
+// whose old secret leaked rotate both at once, with the new secret and the
+// old one in sealKeys, and then start the servers with the new one alone.
 func RotateSigningKey(ctx context.Context, db KeyStore, sealKeys [][]byte) (storage.SigningKey, error) {
 	s, err := newSealer(sealKeys)
 	if err != nil {
+		return storage.SigningKey{}, err
+	}
+	if err := s.reseal(ctx, db); err != nil {
 		return storage.SigningKey{}, err
 	}
 	keys, err := db.ListSigningKeys(ctx)

@@ -277,3 +277,22 @@ func TestKeysCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysRotateAfterLeak follows README's procedure for a leaked secret:
+// keys rotate with the new secret and the old one reseals the keys and adds
+// a fresh one, after which servers start with the new secret alone.
+func TestKeysRotateAfterLeak(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	t.Run("first start", func(t *testing.T) { newTestServer(t, "--db", path) })
+	if err := startError(t, "--db", path, "--secret", rotatedSecret); err == nil {
+		t.Fatal("a server with only the new secret opened a key sealed under the old one")
+	}
+	if _, err := runInProcess(t, "keys", "rotate", "--db", path, "--secret", rotatedSecret, "--old-secrets", testSecret); err != nil {
+		t.Fatalf("keys rotate with the new and the old secret: %v", err)
+	}
+	srv := newTestServer(t, "--db", path, "--secret", rotatedSecret)
+	if n := len(jwksModuli(t, srv.URL)); n != 2 {
+		t.Fatalf("JWKS has %d keys, want the fresh one and the former one", n)
+	}
+	wantSealed(t, storedKeys(t, path), nil)
+}
