@@ -46,21 +46,20 @@ type RegistrationEndpoint struct {
 	Limit *RegistrationLimit
 }
 
-// AttemptStore counts events per key in the database; storage.Store is
-// one. Registrations share the table of failed sign-ins, under keys of
-// their own.
-type AttemptStore interface {
-	RecordLoginFailure(ctx context.Context, key string, at time.Time) error
-	CountLoginFailures(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
+// RequestCounter counts requests per key in the database; storage.Store
+// is one.
+type RequestCounter interface {
+	CountRequest(ctx context.Context, key string, now time.Time, window time.Duration) (n int, windowStart time.Time, err error)
 }
 
-// RegistrationLimit allows Max registration requests per client address
-// within Window. Every request counts, refused ones included, so a client
-// that keeps trying stays refused. The requests are counted in the
-// database, so every instance behind a load balancer enforces one limit.
-// Window must not exceed storage.LoginFailureRetention.
+// RegistrationLimit allows Max registration requests per client address in
+// each fixed window of length Window, which starts with the address's first
+// request. The requests are counted in the database, one atomic update
+// each, so requests arriving at once on any instances get distinct numbers
+// and exactly Max of them pass. Window must not exceed
+// storage.LoginFailureRetention.
 type RegistrationLimit struct {
-	Store  AttemptStore
+	Store  RequestCounter
 	Max    int
 	Window time.Duration
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
@@ -68,23 +67,17 @@ type RegistrationLimit struct {
 	TrustedProxies []netip.Prefix
 }
 
-// wait records the request of r and returns how long its address must
-// wait, zero when the request may go on. The request is recorded before it
-// is counted: of requests arriving at once each sees at least those
-// recorded before it, so no more than Max pass.
+// wait counts the request of r and returns how long its address must wait,
+// zero when the request may go on.
 func (l *RegistrationLimit) wait(ctx context.Context, r *http.Request, now time.Time) (time.Duration, error) {
-	key := "oauth2/register " + clientAddress(r, l.TrustedProxies)
-	if err := l.Store.RecordLoginFailure(ctx, key, now); err != nil {
-		return 0, fmt.Errorf("registration limit: %w", err)
-	}
-	n, oldest, err := l.Store.CountLoginFailures(ctx, key, now.Add(-l.Window))
+	n, start, err := l.Store.CountRequest(ctx, "oauth2/register "+clientAddress(r, l.TrustedProxies), now, l.Window)
 	if err != nil {
 		return 0, fmt.Errorf("registration limit: %w", err)
 	}
 	if n <= l.Max {
 		return 0, nil
 	}
-	return max(oldest.Add(l.Window).Sub(now), time.Second), nil
+	return max(start.Add(l.Window).Sub(now), time.Second), nil
 }
 
 // clientAddress is the address a registration counts against: the TCP

@@ -175,8 +175,8 @@ type Store interface {
 	// DeleteTokensByRequest deletes every row of kind in a grant family.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
 	// DeleteExpired removes tokens whose ExpiresAt is before now and login
-	// failures older than LoginFailureRetention, and returns how many rows
-	// went. Safe to run from several instances at once.
+	// failures and request counts older than LoginFailureRetention, and
+	// returns how many rows went. Safe to run from several instances at once.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	// Failed sign-ins, counted per key (an account or a client address) so
@@ -188,6 +188,14 @@ type Store interface {
 	// ClearLoginFailures forgets every failure of key; a key without any
 	// is not an error.
 	ClearLoginFailures(ctx context.Context, key string) error
+
+	// CountRequest counts one more request of key (a dynamic registration
+	// from a client address) in the fixed window of length window that
+	// holds now, and returns its number in the window and when the window
+	// began. Concurrent requests get distinct numbers, on every instance.
+	// Windows must not exceed LoginFailureRetention, after which
+	// DeleteExpired forgets them.
+	CountRequest(ctx context.Context, key string, now time.Time, window time.Duration) (n int, windowStart time.Time, err error)
 
 	// Books. Reads and writes are scoped to the owner: another user's book
 	// is ErrNotFound.

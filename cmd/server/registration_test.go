@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"gatehouse/storage/storagetest"
 )
 
 const registrationBody = `{"client_name":"Dynamic App","redirect_uris":["http://127.0.0.1:9999/callback"]}`
@@ -42,7 +44,20 @@ func postRegistration(t *testing.T, base, body string, header map[string]string)
 // address may make in an hour: exactly the limit succeed, the rest get 429
 // with Retry-After, and other addresses are counted apart.
 func TestRegistrationRateLimit(t *testing.T) {
-	srv := newTestServer(t, "--dynamic-registration", "--trusted-proxies", "127.0.0.1")
+	t.Run("SQLite", func(t *testing.T) {
+		testRegistrationRateLimit(t, newTestServer(t, "--dynamic-registration", "--trusted-proxies", "127.0.0.1").URL)
+	})
+	t.Run("PostgreSQL, two instances", func(t *testing.T) {
+		dsn := storagetest.PostgresDSN(t)
+		a := startInstance(t, dsn, "--dynamic-registration", "--trusted-proxies", "127.0.0.1")
+		b := startInstance(t, dsn, "--dynamic-registration", "--trusted-proxies", "127.0.0.1")
+		testRegistrationRateLimit(t, a.base, b.base)
+	})
+}
+
+// testRegistrationRateLimit spreads the requests over the servers at
+// bases, which share one database.
+func testRegistrationRateLimit(t *testing.T, bases ...string) {
 	const n = registrationsPerHour + 8
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
@@ -50,7 +65,7 @@ func TestRegistrationRateLimit(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			resp, body := postRegistration(t, srv.URL, registrationBody, nil)
+			resp, body := postRegistration(t, bases[i%len(bases)], registrationBody, nil)
 			statuses[i] = resp.StatusCode
 			if resp.StatusCode == http.StatusTooManyRequests {
 				retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
@@ -75,19 +90,19 @@ func TestRegistrationRateLimit(t *testing.T) {
 
 	// Behind the trusted proxy each forwarded address has a count of its
 	// own; the addresses of one IPv6 /64 share one.
-	if resp, body := postRegistration(t, srv.URL, registrationBody, map[string]string{"X-Forwarded-For": "203.0.113.7"}); resp.StatusCode != http.StatusCreated {
+	if resp, body := postRegistration(t, bases[0], registrationBody, map[string]string{"X-Forwarded-For": "203.0.113.7"}); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("another address: %d %v, want 201", resp.StatusCode, body)
 	}
 	for i := range registrationsPerHour {
 		addr := "2001:db8:1:2::" + strconv.Itoa(i+1)
-		if resp, body := postRegistration(t, srv.URL, registrationBody, map[string]string{"X-Forwarded-For": addr}); resp.StatusCode != http.StatusCreated {
+		if resp, body := postRegistration(t, bases[0], registrationBody, map[string]string{"X-Forwarded-For": addr}); resp.StatusCode != http.StatusCreated {
 			t.Fatalf("registration %d from the /64: %d %v, want 201", i+1, resp.StatusCode, body)
 		}
 	}
-	if resp, _ := postRegistration(t, srv.URL, registrationBody, map[string]string{"X-Forwarded-For": "2001:db8:1:2:ffff::1"}); resp.StatusCode != http.StatusTooManyRequests {
+	if resp, _ := postRegistration(t, bases[0], registrationBody, map[string]string{"X-Forwarded-For": "2001:db8:1:2:ffff::1"}); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("one more from the same /64: %d, want 429", resp.StatusCode)
 	}
-	if resp, _ := postRegistration(t, srv.URL, registrationBody, map[string]string{"X-Forwarded-For": "2001:db8:1:3::1"}); resp.StatusCode != http.StatusCreated {
+	if resp, _ := postRegistration(t, bases[0], registrationBody, map[string]string{"X-Forwarded-For": "2001:db8:1:3::1"}); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("the neighbouring /64: %d, want 201", resp.StatusCode)
 	}
 }

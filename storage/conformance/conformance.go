@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -968,6 +969,49 @@ var loginFailureTests = []test{
 			mustOK(t, fmt.Sprintf("RecordLoginFailure %d", i), err)
 		}
 		mustCountFailures(t, s, "user:alice", at(-time.Minute), n, base)
+	}},
+	{"CountRequestWindows", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		count := func(key string, now time.Time, wantN int, wantStart time.Time) {
+			t.Helper()
+			n, start, err := s.CountRequest(ctx, key, now, time.Hour)
+			mustOK(t, "CountRequest", err)
+			if n != wantN || !start.Equal(wantStart) {
+				t.Errorf("CountRequest(%s, %v) = %d, %v; want %d, %v", key, now, n, start, wantN, wantStart)
+			}
+		}
+		count("addr:a", base, 1, base)
+		count("addr:a", at(30*time.Minute), 2, base)
+		count("addr:b", at(30*time.Minute), 1, at(30*time.Minute))
+		count("addr:a", at(time.Hour-time.Microsecond), 3, base)
+		// The window has ended: a new one begins with this request.
+		count("addr:a", at(time.Hour), 1, at(time.Hour))
+		count("addr:a", at(time.Hour+time.Minute), 2, at(time.Hour))
+
+		n, err := s.DeleteExpired(ctx, at(time.Hour+storage.LoginFailureRetention))
+		mustOK(t, "DeleteExpired", err)
+		if n != 1 {
+			t.Errorf("DeleteExpired = %d, want 1 (the window of addr:b)", n)
+		}
+		count("addr:b", at(time.Hour+storage.LoginFailureRetention), 1, at(time.Hour+storage.LoginFailureRetention))
+	}},
+	{"ConcurrentCountRequest", func(t *testing.T, s storage.Store) {
+		const n = 20
+		got := make([]int, n)
+		errs := race(n, func(i int) error {
+			var err error
+			got[i], _, err = s.CountRequest(t.Context(), "addr:a", base, time.Hour)
+			return err
+		})
+		for i, err := range errs {
+			mustOK(t, fmt.Sprintf("CountRequest %d", i), err)
+		}
+		slices.Sort(got)
+		for i, v := range got {
+			if v != i+1 {
+				t.Fatalf("concurrent CountRequest numbers %v, want 1 to %d once each", got, n)
+			}
+		}
 	}},
 }
 

@@ -91,9 +91,9 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 // for long.
 const expiredBatch = 1000
 
-// DeleteExpired deletes the tokens that expired before now and the login
-// failures older than storage.LoginFailureRetention, and returns how many
-// rows it deleted.
+// DeleteExpired deletes the tokens that expired before now, and the login
+// failures and request counts older than storage.LoginFailureRetention, and
+// returns how many rows it deleted.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	tokens, err := s.deleteBatches(ctx, qDeleteExpired, now)
 	if err != nil {
@@ -103,7 +103,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	if err != nil {
 		return tokens + failures, fmt.Errorf("delete old login failures: %w", err)
 	}
-	return tokens + failures, nil
+	counts, err := s.deleteBatches(ctx, qDeleteOldRequestCounts, now.Add(-storage.LoginFailureRetention))
+	if err != nil {
+		return tokens + failures + counts, fmt.Errorf("delete old request counts: %w", err)
+	}
+	return tokens + failures + counts, nil
 }
 
 // deleteBatches runs q, a delete of at most expiredBatch rows older than
