@@ -339,7 +339,10 @@ func validateRedirectURIs(uris, grantTypes []string) ([]string, error) {
 
 // Registration is what a new client asks for.
 type Registration struct {
-	OwnerID      string // "" for clients created from the command line or registered dynamically
+	OwnerID string // "" for clients created from the command line or registered dynamically
+	// Origin says who registered the client; when empty, OriginConsole
+	// with an owner and OriginUnknown without one.
+	Origin       storage.ClientOrigin
 	Name         string
 	RedirectURIs []string
 	Public       bool
@@ -367,9 +370,18 @@ func Register(ctx context.Context, store Store, r Registration, now time.Time) (
 	if err != nil {
 		return storage.Client{}, "", err
 	}
+	origin := r.Origin
+	switch {
+	case origin != "":
+	case r.OwnerID != "":
+		origin = storage.OriginConsole
+	default:
+		origin = storage.OriginUnknown
+	}
 	c := storage.Client{
 		ID:           newClientID(),
 		OwnerID:      r.OwnerID,
+		Origin:       origin,
 		Name:         name,
 		Public:       r.Public,
 		RedirectURIs: uris,

@@ -262,6 +262,7 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, ar fosite.
 		Page:           page,
 		ClientName:     c.Name,
 		ClientOwner:    owner,
+		ClientOrigin:   string(c.Origin),
 		RedirectHost:   redirectHost(ar.GetRedirectURI()),
 		Scopes:         clients.DescribeScopes(ar.GetRequestedScopes()),
 		Action:         action,

@@ -45,12 +45,13 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	key := []byte("fuzz-secret-0123456789abcdefghijklmnop")
 	sessions := accounts.NewSessions(store, [][]byte{key, key[:32]}, accounts.SessionConfig{})
 	h, err := oauth.New(ctx, store, sessions, oauth.Config{
-		Issuer:          issuer,
-		TokenSecret:     key,
-		AccessTokenTTL:  time.Hour,
-		RefreshTokenTTL: time.Hour,
-		CodeTTL:         time.Minute,
-		SecretHasher:    clients.SecretHasher{},
+		Issuer:             issuer,
+		TokenSecret:        key,
+		SigningKeySealKeys: [][]byte{key[:32]},
+		AccessTokenTTL:     time.Hour,
+		RefreshTokenTTL:    time.Hour,
+		CodeTTL:            time.Minute,
+		SecretHasher:       clients.SecretHasher{},
 	}, slog.New(slog.DiscardHandler), func(*http.Request, string) templates.Page { return templates.Page{} })
 	if err != nil {
 		f.Fatal(err)

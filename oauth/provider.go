@@ -24,10 +24,14 @@ type Config struct {
 	// already derived from the system secret; old ones still verify.
 	TokenSecret     []byte
 	OldTokenSecrets [][]byte
-	AccessTokenTTL  time.Duration
-	RefreshTokenTTL time.Duration
-	CodeTTL         time.Duration
-	IDTokenTTL      time.Duration
+	// SigningKeySealKeys are AES-256 keys derived from the system secret
+	// (the current one first, then the old ones): the first seals the ID
+	// token signing keys in the database, every one opens them.
+	SigningKeySealKeys [][]byte
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	CodeTTL            time.Duration
+	IDTokenTTL         time.Duration
 	// RequirePKCE extends PKCE to confidential clients; public clients
 	// always need it.
 	RequirePKCE bool
@@ -62,7 +66,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 	if cfg.IDTokenTTL == 0 {
 		cfg.IDTokenTTL = time.Hour
 	}
-	keys, err := newKeyring(ctx, store, cfg.IDTokenTTL)
+	keys, err := newKeyring(ctx, store, cfg.SigningKeySealKeys, cfg.IDTokenTTL)
 	if err != nil {
 		return nil, err
 	}

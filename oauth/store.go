@@ -30,6 +30,7 @@ type Store interface {
 	PutGrant(ctx context.Context, g storage.Grant) error
 	GetGrant(ctx context.Context, userID, clientID string) (storage.Grant, error)
 	ListGrants(ctx context.Context, userID string) ([]storage.Grant, error)
+	LockGrant(ctx context.Context, userID, clientID string) error
 	RevokeGrant(ctx context.Context, userID, clientID string) error
 
 	CreateToken(ctx context.Context, t storage.Token) error
@@ -40,6 +41,7 @@ type Store interface {
 
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
+	UpdateSigningKey(ctx context.Context, k storage.SigningKey) error
 }
 
 // fositeStore adapts Store to the storage interfaces fosite's handlers
@@ -209,12 +211,46 @@ func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, signature str
 	return s.get(ctx, storage.KindCode, signature, session, fosite.ErrInvalidatedAuthorizeCode)
 }
 
+// errGrantRevoked refuses a code exchange or refresh whose user revoked the
+// app's access while the request was on its way; the token endpoint answers
+// invalid_grant.
+var errGrantRevoked = errors.New("the user revoked the app's access")
+
+// lockGrant holds the user's grant to the client for the rest of the
+// issuing transaction, so a revoke either waits and then deletes what the
+// transaction issues, or has already deleted the grant and nothing is
+// issued. It runs before any token row is touched, in the order RevokeGrant
+// takes its locks (grant, then tokens), so the two cannot deadlock. Every
+// token of a user rests on a grant, as a code is issued only with consent
+// stored; client credentials have no user and no grant.
+func (s *fositeStore) lockGrant(ctx context.Context, t storage.Token) error {
+	if t.Subject == "" {
+		return nil
+	}
+	err := s.db.LockGrant(ctx, t.Subject, t.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errGrantRevoked
+	}
+	return err
+}
+
 // InvalidateAuthorizeCodeSession is the one-time check: fosite read the code
 // before its transaction began, so two racing exchanges can both have seen it
 // active. The conditional update lets exactly one through; the loser's error
-// is turned into invalid_grant by the token endpoint.
+// is turned into invalid_grant by the token endpoint. It is the first call of
+// the exchange's transaction, so it takes the grant's lock.
 func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	err := s.db.DeactivateToken(ctx, storage.KindCode, signature)
+	t, err := s.db.GetToken(ctx, storage.KindCode, signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.lockGrant(ctx, t); err != nil {
+		return err
+	}
+	err = s.db.DeactivateToken(ctx, storage.KindCode, signature)
 	if errors.Is(err, storage.ErrInactive) || errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
@@ -251,11 +287,15 @@ func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature s
 
 // RotateRefreshToken retires the presented refresh token and the access token
 // issued with it. The conditional deactivation makes one of several racing
-// rotations the winner; the others fail with ErrInactiveToken.
+// rotations the winner; the others fail with ErrInactiveToken. It is the
+// first call of the refresh's transaction, so it takes the grant's lock.
 func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signature string) error {
 	t, err := s.db.GetToken(ctx, storage.KindRefresh, signature)
 	if err != nil {
 		return notFound(err)
+	}
+	if err := s.lockGrant(ctx, t); err != nil {
+		return err
 	}
 	if err := s.db.DeactivateToken(ctx, storage.KindRefresh, signature); err != nil {
 		if errors.Is(err, storage.ErrInactive) || errors.Is(err, storage.ErrNotFound) {

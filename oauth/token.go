@@ -76,6 +76,8 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	switch {
+	case errors.Is(err, errGrantRevoked):
+		err = fosite.ErrInvalidGrant.WithHint("The user has revoked this app's access.")
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, fosite.ErrInactiveToken) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
@@ -88,6 +90,10 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 		// A racing refresh whose token another racer's reuse detection
 		// already deleted: fosite calls that invalid_request.
 		err = fosite.ErrInvalidGrant.WithHint("The refresh token is no longer valid.")
+	case errors.Is(err, fosite.ErrNotFound) && rfc.ErrorField == fosite.ErrServerError.ErrorField:
+		// fosite reads a code twice; when a revoke deleted it between the
+		// reads it calls the second miss server_error.
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code is no longer valid.")
 	}
 	rfc = fosite.ErrorToRFC6749Error(err)
 	h.logFailure(r.Context(), "token request", err)

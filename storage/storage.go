@@ -40,9 +40,26 @@ type Client struct {
 	RedirectURIs []string
 	Scopes       []string
 	GrantTypes   []string
+	Origin       ClientOrigin
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+// ClientOrigin records how a client was registered, which says who vouches
+// for it.
+type ClientOrigin string
+
+const (
+	OriginConsole ClientOrigin = "console" // by its owner, a signed-in user, on /apps
+	OriginCLI     ClientOrigin = "cli"     // by the operator, with server clients create
+	OriginDynamic ClientOrigin = "dynamic" // by anyone, through RFC 7591 registration
+	// OriginMetadata: a client ID metadata document, fetched from the URL
+	// that is its client_id.
+	OriginMetadata ClientOrigin = "metadata"
+	// OriginUnknown: an ownerless client from before origins were recorded,
+	// made from the CLI or by dynamic registration.
+	OriginUnknown ClientOrigin = "unknown"
+)
 
 // Grant is a remembered consent: the scopes a user allowed a client.
 type Grant struct {
@@ -95,9 +112,12 @@ type Token struct {
 
 // SigningKey is a private key for ID tokens, shared by every instance.
 type SigningKey struct {
-	ID         string
-	Algorithm  string // "RS256"
-	PrivateKey []byte // PKCS#8 DER
+	ID        string
+	Algorithm string // "RS256"
+	// PrivateKey is PKCS#8 DER sealed with AES-GCM (see package oauth) when
+	// Sealed, and in clear only in rows written before sealing existed.
+	PrivateKey []byte
+	Sealed     bool
 	CreatedAt  time.Time
 }
 
@@ -169,6 +189,10 @@ type Store interface {
 	PutGrant(ctx context.Context, g Grant) error                          // insert or replace scopes/updated_at
 	GetGrant(ctx context.Context, userID, clientID string) (Grant, error) // ErrNotFound
 	ListGrants(ctx context.Context, userID string) ([]Grant, error)       // newest first
+	// LockGrant holds the grant until the transaction in ctx ends, so a
+	// RevokeGrant waits for tokens issued under it; ErrNotFound when the
+	// grant is gone.
+	LockGrant(ctx context.Context, userID, clientID string) error
 	// RevokeGrant forgets the grant and deletes every token the client holds
 	// for the user, in one transaction. ErrNotFound when there was neither.
 	RevokeGrant(ctx context.Context, userID, clientID string) error
@@ -183,9 +207,10 @@ type Store interface {
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error // ErrNotFound
 	// DeleteTokensByRequest deletes every row of kind in a grant family.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
-	// DeleteExpired removes tokens and sessions whose ExpiresAt is before
-	// now and login failures older than LoginFailureRetention, and returns
-	// how many rows went. Safe to run from several instances at once.
+	// DeleteExpired removes tokens, sessions and every other row with a
+	// lifetime once it has passed (login failures and request counts after
+	// LoginFailureRetention), and returns how many rows went. Safe to run
+	// from several instances at once.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	// Failed sign-ins, counted per key (an account or a client address) so
@@ -220,6 +245,14 @@ type Store interface {
 	// digest is exceptIDHash ("" keeps none) and returns how many ended.
 	DeleteUserSessions(ctx context.Context, userID, exceptIDHash string) (int64, error)
 
+	// CountRequest counts one more request of key (a dynamic registration
+	// from a client address) in the fixed window of length window that
+	// holds now, and returns its number in the window and when the window
+	// began. Concurrent requests get distinct numbers, on every instance.
+	// Windows must not exceed LoginFailureRetention, after which
+	// DeleteExpired forgets them.
+	CountRequest(ctx context.Context, key string, now time.Time, window time.Duration) (n int, windowStart time.Time, err error)
+
 	// Books. Reads and writes are scoped to the owner: another user's book
 	// is ErrNotFound.
 	CreateBook(ctx context.Context, b Book) error
@@ -233,6 +266,9 @@ type Store interface {
 	// a taken ID.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// UpdateSigningKey replaces the private key and Sealed of the key
+	// k.ID, to seal or reseal it; ErrNotFound.
+	UpdateSigningKey(ctx context.Context, k SigningKey) error
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

@@ -132,7 +132,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if fs.NArg() > 0 {
 			return fmt.Errorf("unexpected arguments: %q", fs.Args())
 		}
-		reg.RedirectURIs, reg.GrantTypes = uris, grants
+		reg.RedirectURIs, reg.GrantTypes, reg.Origin = uris, grants, storage.OriginCLI
 		c, secret, err := clients.Register(ctx, store, reg, time.Now())
 		if err != nil {
 			return err

@@ -31,6 +31,7 @@ type config struct {
 	RequirePKCE         bool
 	Registration        bool
 	DynamicRegistration bool
+	RegistrationToken   string
 	LogFormat           string
 	LogLevel            string
 	CleanupInterval     time.Duration
@@ -86,6 +87,7 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 	})
 	cfg.Registration = true
 	fs.BoolVar(&cfg.DynamicRegistration, "dynamic-registration", false, "enable RFC 7591 client registration at POST /oauth2/register")
+	fs.StringVar(&cfg.RegistrationToken, "registration-token", "", "initial access token that dynamic registration requires as a Bearer token (default: none required)")
 	fs.Func("trusted-proxies", "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For names the client", func(s string) error {
 		cfg.TrustedProxies = nil
 		for _, v := range strings.Split(s, ",") {
@@ -146,6 +148,9 @@ func (c *config) validate() error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
 			errs = append(errs, fmt.Errorf("--issuer %q must be an http(s) URL with a host and no trailing slash, query or fragment", c.Issuer))
 		}
+	}
+	if c.RegistrationToken != "" && !c.DynamicRegistration {
+		errs = append(errs, fmt.Errorf("--registration-token needs --dynamic-registration"))
 	}
 	if c.DBMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--db-max-conns must be positive"))

@@ -6,6 +6,7 @@
 //	server users create --username U --password-stdin
 //	server clients create --name N --redirect-uri U [--public] [--scope S] [--grant-type G]
 //	server clients list | server clients delete ID
+//	server keys list | server keys rotate
 package main
 
 import (
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usersCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "clients":
 		return clientsCommand(ctx, args, getenv, stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, args, getenv, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate, users or clients)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, migrate, users, clients or keys)", cmd)
 }

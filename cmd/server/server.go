@@ -180,6 +180,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Issuer:              cfg.Issuer,
 		TokenSecret:         derive(secret, "token-hmac"),
 		OldTokenSecrets:     oldTokenKeys,
+		SigningKeySealKeys:  signingKeySealKeys(secret, oldSecrets),
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		CodeTTL:             cfg.CodeTTL,
@@ -216,7 +217,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	}
 	clients.New(store, logger, signedIn, newPage).Mount(mux)
 	if cfg.DynamicRegistration {
-		mux.Handle("POST /oauth2/register", clients.NewRegistrationEndpoint(store, logger))
+		reg := clients.NewRegistrationEndpoint(store, logger)
+		reg.InitialAccessToken = cfg.RegistrationToken
+		reg.Limit = &clients.RegistrationLimit{Store: store, Max: registrationsPerHour, Window: time.Hour, TrustedProxies: cfg.TrustedProxies}
+		mux.Handle("POST /oauth2/register", reg)
 	}
 	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
 	mux.Handle("GET /static/", web.StaticHandler())
@@ -251,6 +255,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	// the pattern the mux sets on the request it gets.
 	return sessions.Middleware(withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux))))), oauthHandler, nil
 }
+
+// registrationsPerHour is how many dynamic registration requests one
+// address (an IPv6 /64) may make in an hour.
+const registrationsPerHour = 20
 
 // derive turns the system secret into an independent key for one purpose,
 // so a key leaked from one use says nothing of the others.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +96,7 @@ func mustCreateClient(t *testing.T, s storage.Store, ownerID string) storage.Cli
 		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
 		Scopes:       []string{"openid", "books:read"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Origin:       storage.OriginCLI,
 		CreatedAt:    base,
 		UpdatedAt:    base,
 	}
@@ -481,6 +483,16 @@ var grantTests = []test{
 		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
 		wantErr(t, "RevokeGrant", s.RevokeGrant(t.Context(), u.ID, c.ID), storage.ErrNotFound)
 	}},
+	{"LockGrant", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		err := s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) })
+		wantErr(t, "LockGrant without a grant", err, storage.ErrNotFound)
+		mustOK(t, "PutGrant", s.PutGrant(t.Context(), storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}))
+		mustOK(t, "LockGrant", s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) }))
+		mustOK(t, "RevokeGrant after the lock's transaction", s.RevokeGrant(t.Context(), u.ID, c.ID))
+		err = s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) })
+		wantErr(t, "LockGrant after the revoke", err, storage.ErrNotFound)
+	}},
 }
 
 var tokenTests = []test{
@@ -774,7 +786,7 @@ var signingKeyTests = []test{
 	{"CreateAndListNewestFirst", func(t *testing.T, s storage.Store) {
 		keys := []storage.SigningKey{
 			{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x01}, CreatedAt: base},
-			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, CreatedAt: at(2 * time.Hour)},
+			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, Sealed: true, CreatedAt: at(2 * time.Hour)},
 			{ID: "k2", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x02}, CreatedAt: at(time.Hour)},
 		}
 		for _, k := range keys {
@@ -791,6 +803,18 @@ var signingKeyTests = []test{
 		k := storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{1}, CreatedAt: base}
 		mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
 		wantErr(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k), storage.ErrConflict)
+	}},
+	{"Update", func(t *testing.T, s storage.Store) {
+		k := storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 1}, CreatedAt: base}
+		mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
+		k.PrivateKey, k.Sealed = []byte{9, 8, 7}, true
+		mustOK(t, "UpdateSigningKey", s.UpdateSigningKey(t.Context(), k))
+		got, err := s.ListSigningKeys(t.Context())
+		mustOK(t, "ListSigningKeys", err)
+		if diff := cmp.Diff([]storage.SigningKey{k}, got); diff != "" {
+			t.Errorf("ListSigningKeys after the update (-want +got):\n%s", diff)
+		}
+		wantErr(t, "UpdateSigningKey", s.UpdateSigningKey(t.Context(), storage.SigningKey{ID: "none", PrivateKey: []byte{1}}), storage.ErrNotFound)
 	}},
 	{"ListEmpty", func(t *testing.T, s storage.Store) {
 		got, err := s.ListSigningKeys(t.Context())
@@ -947,6 +971,49 @@ var loginFailureTests = []test{
 			mustOK(t, fmt.Sprintf("RecordLoginFailure %d", i), err)
 		}
 		mustCountFailures(t, s, "user:alice", at(-time.Minute), n, base)
+	}},
+	{"CountRequestWindows", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		count := func(key string, now time.Time, wantN int, wantStart time.Time) {
+			t.Helper()
+			n, start, err := s.CountRequest(ctx, key, now, time.Hour)
+			mustOK(t, "CountRequest", err)
+			if n != wantN || !start.Equal(wantStart) {
+				t.Errorf("CountRequest(%s, %v) = %d, %v; want %d, %v", key, now, n, start, wantN, wantStart)
+			}
+		}
+		count("addr:a", base, 1, base)
+		count("addr:a", at(30*time.Minute), 2, base)
+		count("addr:b", at(30*time.Minute), 1, at(30*time.Minute))
+		count("addr:a", at(time.Hour-time.Microsecond), 3, base)
+		// The window has ended: a new one begins with this request.
+		count("addr:a", at(time.Hour), 1, at(time.Hour))
+		count("addr:a", at(time.Hour+time.Minute), 2, at(time.Hour))
+
+		n, err := s.DeleteExpired(ctx, at(time.Hour+storage.LoginFailureRetention))
+		mustOK(t, "DeleteExpired", err)
+		if n != 1 {
+			t.Errorf("DeleteExpired = %d, want 1 (the window of addr:b)", n)
+		}
+		count("addr:b", at(time.Hour+storage.LoginFailureRetention), 1, at(time.Hour+storage.LoginFailureRetention))
+	}},
+	{"ConcurrentCountRequest", func(t *testing.T, s storage.Store) {
+		const n = 20
+		got := make([]int, n)
+		errs := race(n, func(i int) error {
+			var err error
+			got[i], _, err = s.CountRequest(t.Context(), "addr:a", base, time.Hour)
+			return err
+		})
+		for i, err := range errs {
+			mustOK(t, fmt.Sprintf("CountRequest %d", i), err)
+		}
+		slices.Sort(got)
+		for i, v := range got {
+			if v != i+1 {
+				t.Fatalf("concurrent CountRequest numbers %v, want 1 to %d once each", got, n)
+			}
+		}
 	}},
 }
 

@@ -9,10 +9,10 @@ import (
 	"gatehouse/storage"
 )
 
-const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, created_at, updated_at`
+const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, origin, created_at, updated_at`
 
 var (
-	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qGetClient    = newQuery(`SELECT ` + clientColumns + ` FROM clients WHERE id = ?`)
 	qUpdateClient = newQuery(`UPDATE clients SET name = ?, redirect_uris = ?, scopes = ?, grant_types = ?, updated_at = ? WHERE id = ?`)
 	qSetSecret    = newQuery(`UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?`)
@@ -24,7 +24,7 @@ var (
 
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	_, err := s.exec(ctx, qCreateClient, c.ID, nullString(c.OwnerID), c.Name, c.SecretHash, c.Public,
-		encodeList(c.RedirectURIs), encodeList(c.Scopes), encodeList(c.GrantTypes),
+		encodeList(c.RedirectURIs), encodeList(c.Scopes), encodeList(c.GrantTypes), string(c.Origin),
 		s.time(c.CreatedAt), s.time(c.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, s.d.translate(err))
@@ -41,7 +41,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 }
 
 // UpdateClient changes c's name, redirect URIs, scopes, grant types and
-// updated_at. The owner, the kind and the secret stay.
+// updated_at. The owner, the kind, the origin and the secret stay.
 func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	err := s.execOne(ctx, qUpdateClient, c.Name, encodeList(c.RedirectURIs), encodeList(c.Scopes),
 		encodeList(c.GrantTypes), s.time(c.UpdatedAt), c.ID)
@@ -107,7 +107,7 @@ func scanClient(row scanner) (storage.Client, error) {
 		owner sql.NullString
 	)
 	err := row.Scan(&c.ID, &owner, &c.Name, &c.SecretHash, &c.Public,
-		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes},
+		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes}, &c.Origin,
 		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt})
 	c.OwnerID = owner.String
 	return c, err

@@ -48,10 +48,11 @@ type dialect struct {
 }
 
 // rebind rewrites the portable ? placeholders for the dialect. No query of
-// this package has a ? inside a literal.
+// this package has a ? inside a literal. SQLite has no FOR UPDATE, nor needs
+// one: its single writer runs one transaction at a time.
 func (d *dialect) rebind(query string) string {
 	if !d.numbered {
-		return query
+		return strings.TrimSuffix(query, " FOR UPDATE")
 	}
 	var b strings.Builder
 	b.Grow(len(query) + 16)

@@ -391,6 +391,7 @@ func TestConsent(t *testing.T) {
 	v := ConsentView{
 		Page:           Page{User: hostileUser},
 		ClientName:     hostileName,
+		ClientOrigin:   "cli",
 		RedirectHost:   "bookshelf.example",
 		Scopes:         []Scope{{Name: "books:read", Description: "Read your books"}},
 		Action:         "/oauth2/authorize?client_id=c&redirect_uri=https%3A%2F%2Fbookshelf.example%2Fcb&state=x%26y",
@@ -409,7 +410,18 @@ func TestConsent(t *testing.T) {
 		t.Error("signed-in user not shown as text")
 	}
 	if !strings.Contains(text(doc), "Registered by the operator of this server") {
-		t.Error("no operator note for an app without an owner")
+		t.Error("no operator note for an app the operator registered")
+	}
+	for _, origin := range []string{"dynamic", "metadata", "unknown", ""} {
+		v := v
+		v.ClientOrigin = origin
+		var b strings.Builder
+		if err := Consent(v).Render(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "Registered by the operator") || !strings.Contains(b.String(), "operator of this server") {
+			t.Errorf("origin %q: the page claims the operator registered the app, or says nothing of the operator", origin)
+		}
 	}
 	host := findAll(doc, func(n *html.Node) bool {
 		return strings.Contains(attrOf(n, "class"), "host") && text(n) == v.RedirectHost

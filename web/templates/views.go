@@ -51,8 +51,11 @@ type RegisterView struct {
 // ConsentView is the page where a user allows or denies an app.
 type ConsentView struct {
 	Page
-	ClientName   string
-	ClientOwner  string // who registered the app; "" when an operator did
+	ClientName  string
+	ClientOwner string // who registered the app; "" when no user did
+	// ClientOrigin is how an app without ClientOwner was registered:
+	// "cli", "dynamic", "metadata" or "unknown" (storage.ClientOrigin).
+	ClientOrigin string
 	RedirectHost string // the exact host the user will be sent back to
 	Scopes       []Scope
 	// Action is the form's action: /oauth2/authorize?<the original query>.
