@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,6 +49,7 @@ const (
 	aRedirect   = "https://app.example/cb"
 	aLoopback   = "http://127.0.0.1:9999/callback"
 	bRedirect   = "https://b.example/cb"
+	bLoopback   = "http://localhost/cb" // any port
 	pubRedirect = "com.example.app:/cb"
 )
 
@@ -56,7 +59,7 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 	srv.mustCreateUser(t, "alice", "correct horse battery")
 	bob := srv.mustCreateUser(t, "bob", "tr0ub4dor&3 is weak")
 	e.a, e.aSecret = srv.mustCreateClient(t, clients.Registration{Name: "App A", RedirectURIs: []string{aRedirect, aLoopback}})
-	e.b, e.bSecret = srv.mustCreateClient(t, clients.Registration{Name: "App B", RedirectURIs: []string{bRedirect}, GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}})
+	e.b, e.bSecret = srv.mustCreateClient(t, clients.Registration{Name: "App B", RedirectURIs: []string{bRedirect, bLoopback}, GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}})
 	e.pub, _ = srv.mustCreateClient(t, clients.Registration{Name: "Native", RedirectURIs: []string{pubRedirect}, Public: true})
 	bobs, _ := srv.mustCreateClient(t, clients.Registration{Name: "Bob's", RedirectURIs: []string{"https://bob.example/cb"}, OwnerID: bob.ID})
 	e.bobOnlyApp = bobs.ID
@@ -206,13 +209,32 @@ func hostileCases() []hostileCase {
 		named("redirect_uri of another client", authorizePage(redirectTo(bRedirect), 400, "invalid_request")),
 		named("redirect_uri missing with two registered", authorizePage(func(q url.Values) { q.Del("redirect_uri") }, 400, "invalid_request")),
 		named("redirect_uri loopback other host", authorizePage(redirectTo("http://127.0.0.2:9999/callback"), 400, "invalid_request")),
-		named("redirect_uri loopback other port is allowed", authorizePage(redirectTo("http://127.0.0.1:1234/callback"), 303, "")),
+		named("redirect_uri loopback registered port is exact", authorizePage(redirectTo("http://127.0.0.1:1234/callback"), 400, "invalid_request")),
+		named("redirect_uri loopback port dropped", authorizePage(redirectTo("http://127.0.0.1/callback"), 400, "invalid_request")),
+		named("redirect_uri loopback https upgrade", authorizePage(redirectTo("https://127.0.0.1:9999/callback"), 400, "invalid_request")),
+		named("redirect_uri loopback percent-encoded path", authorizePage(redirectTo("http://127.0.0.1:9999/%63allback"), 400, "invalid_request")),
+		named("redirect_uri portless loopback any port", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:49152/cb") }))
+		}, status: 200, code: "Allow App B?"}),
+		named("redirect_uri portless loopback other host", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://127.0.0.1:49152/cb") }))
+		}, status: 400, code: "invalid_request"}),
+		named("redirect_uri portless loopback empty port", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:/cb") }))
+		}, status: 400, code: "invalid_request"}),
+		named("redirect_uri portless loopback port with leading zero", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:08080/cb") }))
+		}, status: 400, code: "invalid_request"}),
+		named("redirect_uri portless loopback userinfo", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:8080@evil.example/cb") }))
+		}, status: 400, code: "invalid_request"}),
 		named("unknown client_id", authorizePage(set("client_id", "no-such-client"), 400, "not registered")),
 		named("client_id SQL injection", authorizePage(set("client_id", sqlInjection), 400, "not registered")),
 		named("client_id invalid UTF-8", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.get(e.authz(func(q url.Values) { q.Del("client_id") }) + "&client_id=%FF%FE")
 		}, status: 400, code: "not registered"}),
-		named("duplicate redirect_uri", hostileCase{req: rawAuthorize("&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"), status: 303, code: "invalid_request"}),
+		named("duplicate redirect_uri", hostileCase{req: rawAuthorize("&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"), status: 400, code: "must not be repeated"}),
+		named("duplicate redirect_uri, both registered", hostileCase{req: rawAuthorize("&redirect_uri=" + url.QueryEscape(aLoopback)), status: 400, code: "must not be repeated"}),
 
 		// Request errors once client and redirect URI are trusted: back to
 		// the client with error=.
@@ -230,7 +252,8 @@ func hostileCases() []hostileCase {
 		named("unregistered scope", authorizePage(set("scope", "books:read admin"), 303, "invalid_scope")),
 		named("scope SQL injection", authorizePage(set("scope", sqlInjection), 303, "invalid_scope")),
 		named("duplicate state", hostileCase{req: rawAuthorize("&state=other"), status: 303, code: "invalid_request"}),
-		named("duplicate client_id", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get(e.authz(nil) + "&client_id=" + e.b.ID) }, status: 303, code: "invalid_request"}),
+		named("duplicate client_id", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get(e.authz(nil) + "&client_id=" + e.b.ID) }, status: 400, code: "must not be repeated"}),
+		named("duplicate client_id, the same twice", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get(e.authz(nil) + "&client_id=" + e.a.ID) }, status: 400, code: "must not be repeated"}),
 		named("state invalid UTF-8", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.get(e.authz(func(q url.Values) { q.Del("state") }) + "&state=%FF%FE-long-enough-state")
 		}, status: 303, code: "invalid_request"}),
@@ -731,7 +754,7 @@ func errorOf(resp *http.Response, body string) string {
 }
 
 // checkRedirect allows a path on this server, or a registered redirect
-// URI (with any port on a loopback IP, RFC 8252 §7.3).
+// URI as the contract's loopback rule matches it.
 func (e *hostileEnv) checkRedirect(resp *http.Response) {
 	loc := resp.Header.Get("Location")
 	if loc == "" {
@@ -746,10 +769,7 @@ func (e *hostileEnv) checkRedirect(resp *http.Response) {
 	}
 	target := *u
 	target.RawQuery, target.Fragment = "", ""
-	if ip := net.ParseIP(target.Hostname()); ip != nil && ip.IsLoopback() {
-		target.Host = net.JoinHostPort(target.Hostname(), "9999")
-	}
-	if !e.registered[target.String()] {
+	if _, ok := clients.MatchRedirectURI(slices.Collect(maps.Keys(e.registered)), target.String()); !ok {
 		e.t.Fatalf("redirected to unregistered %q", loc)
 	}
 }

@@ -238,7 +238,18 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
 	}))
-	return withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
+	notFoundPage := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := templates.Write(r.Context(), w, http.StatusNotFound, templates.NotFound(newPage(r, "Page not found"))); err != nil {
+			logger.ErrorContext(r.Context(), "render page", "err", err)
+		}
+	})
+	notFoundJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":"not_found","error_description":"There is no endpoint at this path."}`+"\n")
+	})
+	routes := notFound(notFoundPage, notFoundJSON, cop.Handler(mux))
+	return withLogging(logger, m, recoverPanics(logger, securityHeaders(secure, routes))), oauthHandler, nil
 }
 
 // derive turns the system secret into an independent key for one purpose,
