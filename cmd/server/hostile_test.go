@@ -226,7 +226,10 @@ func hostileCases() []hostileCase {
 			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:08080/cb") }))
 		}, status: 400, code: "invalid_request"}),
 		named("redirect_uri portless loopback userinfo", hostileCase{req: func(e *hostileEnv) *http.Request {
-			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:8080@evil.example/cb") }))
+			return e.get(e.authz(func(q url.Values) {
+				q.Set("client_id", e.b.ID)
+				q.Set("redirect_uri", "http://localhost:8080@evil.example/cb")
+			}))
 		}, status: 400, code: "invalid_request"}),
 		named("unknown client_id", authorizePage(set("client_id", "no-such-client"), 400, "not registered")),
 		named("client_id SQL injection", authorizePage(set("client_id", sqlInjection), 400, "not registered")),
