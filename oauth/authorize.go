@@ -295,26 +295,28 @@ func (h *Handler) toLogin(w http.ResponseWriter, r *http.Request, returnTo strin
 const signedInAfter = "signed_in_after"
 
 // freshEnough reports whether the user's sign-in satisfies the request's
-// prompt=login and max_age.
+// prompt=login and max_age. A request marked with signedInAfter asks only
+// for a sign-in since then: the one it sent the user to.
 func freshEnough(q url.Values, user accounts.Identity, now time.Time) (bool, error) {
-	stale := slices.Contains(strings.Fields(q.Get("prompt")), "login")
-	if s := q.Get("max_age"); s != "" {
-		maxAge, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || maxAge < 0 {
-			return false, fosite.ErrInvalidRequest.WithHint("max_age must be a number of seconds.")
-		}
-		if now.Sub(user.AuthTime) > time.Duration(min(maxAge, 1<<32))*time.Second {
-			stale = true
-		}
+	// The request sent back after a fresh sign-in has no prompt=login.
+	if slices.Contains(strings.Fields(q.Get("prompt")), "login") {
+		return false, nil
 	}
-	if s := q.Get(signedInAfter); stale && s != "" {
+	if s := q.Get(signedInAfter); s != "" {
 		at, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return false, fosite.ErrInvalidRequest.WithHintf("%s is not a time.", signedInAfter)
 		}
 		return !user.AuthTime.Before(time.Unix(at, 0)), nil
 	}
-	return !stale, nil
+	if s := q.Get("max_age"); s != "" {
+		maxAge, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || maxAge < 0 {
+			return false, fosite.ErrInvalidRequest.WithHint("max_age must be a number of seconds.")
+		}
+		return now.Sub(user.AuthTime) <= time.Duration(min(maxAge, 1<<32))*time.Second, nil
+	}
+	return true, nil
 }
 
 // freshSignIn asks the signed-in user to sign in again, without signing
