@@ -292,6 +292,36 @@ func hostileCases() []hostileCase {
 			return r
 		}, status: 403, code: "Cross-origin"}),
 
+		// Parameters Gatehouse does not take, once client and redirect URI are trusted.
+		named("request_uri PAR-style", authorizePage(set("request_uri", "urn:ietf:params:oauth:request_uri:abc"), 303, "request_uri_not_supported")),
+		named("request_uri to fetch", authorizePage(set("request_uri", "http://169.254.169.254/latest/meta-data"), 303, "request_uri_not_supported")),
+		named("request object", authorizePage(set("request", "eyJhbGciOiJub25lIn0.e30."), 303, "request_not_supported")),
+		named("registration parameter", authorizePage(set("registration", `{"redirect_uris":["https://evil.example"]}`), 303, "registration_not_supported")),
+		named("response_mode fragment", authorizePage(set("response_mode", "fragment"), 303, "unsupported_response_mode")),
+		named("response_mode form_post", authorizePage(set("response_mode", "form_post"), 200, "")),
+		named("duplicate response_mode", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(set("response_mode", "query")) + "&response_mode=form_post")
+		}, status: 303, code: "invalid_request"}),
+		named("max_age not a number", authorizePage(set("max_age", "soon"), 303, "invalid_request")),
+		named("authorize HEAD", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.request(http.MethodHead, e.authz(nil), "", "")
+		}, status: 405, code: ""}),
+		named("authorize GET with a multipart body", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 1<<20, "scope", "books:write", "redirect_uri", "https://evil.example/cb")
+			return e.request(http.MethodGet, e.authz(set("prompt", "consent")), ct, body.String())
+		}, status: 200, code: "", after: func(e *hostileEnv, _ *http.Response, body string) {
+			if strings.Contains(body, "evil.example") || strings.Contains(body, "Add, change and delete") {
+				e.t.Fatal("the GET body reached the consent page")
+			}
+		}}),
+		named("consent decision as multipart", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "decision", "allow")
+			return e.request(http.MethodPost, e.authz(nil), ct, body.String())
+		}, status: 400, code: "not sent as a form"}),
+		named("consent decision as JSON", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.request(http.MethodPost, e.authz(nil), "application/json", `{"decision":"allow"}`)
+		}, status: 400, code: "not sent as a form"}),
+
 		// Token endpoint.
 		named("token JSON body", hostileCase{req: func(e *hostileEnv) *http.Request {
 			r := e.tokenA(`{"grant_type":"client_credentials"}`)
@@ -311,6 +341,38 @@ func hostileCases() []hostileCase {
 			return "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth +
 				"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type=client_cre"
 		}, status: 400, code: "invalid_request"}),
+		named("token multipart with two codes and a second secret", hostileCase{req: func(e *hostileEnv) *http.Request {
+			code, v := e.code(e.a, e.aSecret)
+			ct, body := multipartBody(e.t, 0, "grant_type", "authorization_code", "code", code, "code", "x",
+				"redirect_uri", aRedirect, "redirect_uri", aLoopback, "client_secret", "wrong", "code_verifier", v)
+			return e.basic(e.request(http.MethodPost, "/oauth2/token", ct, body.String()), e.a.ID, e.aSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("token multipart client_credentials", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "grant_type", "client_credentials")
+			return e.basic(e.request(http.MethodPost, "/oauth2/token", ct, body.String()), e.b.ID, e.bSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("token no content type", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.basic(e.request(http.MethodPost, "/oauth2/token", "", "grant_type=client_credentials"), e.b.ID, e.bSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("revoke multipart", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "token", e.aliceBooks.AccessToken)
+			return e.basic(e.request(http.MethodPost, "/oauth2/revoke", ct, body.String()), e.a.ID, e.aSecret)
+		}, status: 400, code: "invalid_request", after: func(e *hostileEnv, _ *http.Response, _ string) {
+			if resp, _ := api(e.t, http.MethodGet, e.srv.URL+"/api/books", e.aliceBooks.AccessToken, nil); resp.StatusCode != http.StatusOK {
+				e.t.Fatalf("the multipart revocation revoked the token: %d", resp.StatusCode)
+			}
+		}}),
+		named("introspect multipart", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "token", e.aliceBooks.AccessToken)
+			return e.basic(e.request(http.MethodPost, "/oauth2/introspect", ct, body.String()), e.a.ID, e.aSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("token wrong secret, Bearer header", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return bearer(e.post("/oauth2/token", form("grant_type", "client_credentials")), "x")
+		}, status: 401, code: "invalid_client", after: func(e *hostileEnv, resp *http.Response, _ string) {
+			if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="gatehouse"` {
+				e.t.Fatalf("WWW-Authenticate %q", got)
+			}
+		}}),
 		named("token duplicate grant_type", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.tokenA("grant_type=authorization_code&grant_type=client_credentials")
 		}, status: 400, code: "invalid_request"}),
@@ -593,6 +655,8 @@ func hostileCases() []hostileCase {
 			r.Header.Set("Origin", "https://evil.example")
 			return r
 		}, status: 403, code: "Cross-origin"}),
+		named("unknown path", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/.env") }, status: 404, code: "Page not found"}),
+		named("unknown path under /oauth2/", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/oauth2/par") }, status: 404, code: "not_found"}),
 		named("static path traversal", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.get("/static/..%2f..%2fgo.mod")
 		}, status: 404, code: ""}),
