@@ -48,7 +48,7 @@ func (h *Handler) metadata() metadata {
 		IntrospectionEndpoint:             iss + "/oauth2/introspect",
 		ScopesSupported:                   clients.ScopeNames(),
 		ResponseTypesSupported:            []string{"code"},
-		ResponseModesSupported:            []string{"query"},
+		ResponseModesSupported:            []string{"query", "form_post"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},

@@ -95,7 +95,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
 	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
-	provider := compose.Compose(fc, fs,
+	provider := compose.Compose(fc, checkedClients{fs},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
 			OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keys.privateKey, fc),

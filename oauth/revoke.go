@@ -21,6 +21,10 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		err = h.provider.NewRevocationRequest(ctx, r)
 	}
 	switch {
+	case err != nil && fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidClient.ErrorField:
+		// fosite wraps an unknown client's ErrNotFound, which must not
+		// pass for an unknown token below.
+		h.writeTokenError(w, r, nil, err)
 	case err == nil,
 		// RFC 7009 §2.2: an invalid token is not an error, and another
 		// client's token is, to this client, an invalid one. Saying so

@@ -117,8 +117,10 @@ func clientAuthProblem(r *http.Request) error {
 	return nil
 }
 
-// challenge adds WWW-Authenticate to an invalid_client answer (RFC 6749
-// §5.2): Basic when the client tried basic authentication.
+// challenge adds WWW-Authenticate to every invalid_client answer (RFC 6749
+// §5.2, RFC 9110 §15.5.2: a 401 carries a challenge whatever the client
+// tried): Basic, the method the contract names, unless the request's
+// Authorization header used another scheme, which is then challenged.
 func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
 	if rfc.ErrorField != fosite.ErrInvalidClient.ErrorField {
 		return
@@ -127,7 +129,23 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, rfc *fosite.
 	if h.Metrics != nil {
 		h.Metrics.ClientAuthFailed()
 	}
-	if auth := r.Header.Get("Authorization"); len(auth) >= 6 && strings.EqualFold(auth[:6], "basic ") {
-		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	scheme := "Basic"
+	if s, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); s != "" && !strings.EqualFold(s, "basic") && isToken(s) {
+		scheme = s
 	}
+	w.Header().Set("WWW-Authenticate", scheme+` realm="gatehouse"`)
+}
+
+// isToken reports whether s is an RFC 9110 token, so that a scheme echoed
+// into a header cannot carry anything else.
+func isToken(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }

@@ -61,13 +61,15 @@ const (
 	OriginUnknown ClientOrigin = "unknown"
 )
 
-// Grant is a remembered consent: the scopes a user allowed a client.
+// Grant is a remembered consent: the scopes a user allowed a client, and
+// the registered redirect URIs the user was shown when allowing them.
 type Grant struct {
-	UserID    string
-	ClientID  string
-	Scopes    []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	UserID       string
+	ClientID     string
+	Scopes       []string
+	RedirectURIs []string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Book is one entry of the sample books API.
@@ -186,7 +188,7 @@ type Store interface {
 	ListClientsByOwner(ctx context.Context, ownerID string) ([]Client, error)
 
 	// Grants (remembered consent).
-	PutGrant(ctx context.Context, g Grant) error                          // insert or replace scopes/updated_at
+	PutGrant(ctx context.Context, g Grant) error                          // insert or replace scopes/redirect URIs/updated_at
 	GetGrant(ctx context.Context, userID, clientID string) (Grant, error) // ErrNotFound
 	ListGrants(ctx context.Context, userID string) ([]Grant, error)       // newest first
 	// LockGrant holds the grant until the transaction in ctx ends, so a

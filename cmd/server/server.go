@@ -160,8 +160,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	if now == nil {
 		now = time.Now
 	}
+	secure := strings.HasPrefix(cfg.Issuer, "https://")
 	sessions := accounts.NewSessions(store, cookieKeys(secret, oldSecrets), accounts.SessionConfig{
-		Secure:         strings.HasPrefix(cfg.Issuer, "https://"),
+		Secure:         secure,
 		Lifetime:       cfg.SessionLifetime,
 		IdleTimeout:    cfg.SessionIdleTimeout,
 		TrustedProxies: cfg.TrustedProxies,
@@ -251,9 +252,20 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
 	}))
+	notFoundPage := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := templates.Write(r.Context(), w, http.StatusNotFound, templates.NotFound(newPage(r, "Page not found"))); err != nil {
+			logger.ErrorContext(r.Context(), "render page", "err", err)
+		}
+	})
+	notFoundJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":"not_found","error_description":"There is no endpoint at this path."}`+"\n")
+	})
+	routes := notFound(notFoundPage, notFoundJSON, cop.Handler(mux))
 	// Outermost, because it hands a new request on and the logging reads
 	// the pattern the mux sets on the request it gets.
-	return sessions.Middleware(withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux))))), oauthHandler, nil
+	return sessions.Middleware(withLogging(logger, m, recoverPanics(logger, securityHeaders(secure, routes)))), oauthHandler, nil
 }
 
 // registrationsPerHour is how many dynamic registration requests one

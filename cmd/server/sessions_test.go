@@ -167,7 +167,7 @@ func TestSignOutEndsTheSessionOnTheServer(t *testing.T) {
 
 // TestFreshSignIn: /login?fresh=1 asks a signed-in user for the password
 // again and replaces the session with a new one, with a new AuthTime.
-func TestFreshSignIn(t *testing.T) {
+func TestFreshSignInReplacesSession(t *testing.T) {
 	srv, clk := newClockServer(t)
 	u := srv.mustCreateUser(t, "alice", alicePassword)
 	b := signedInBrowser(t, srv)

@@ -391,7 +391,7 @@ var clientTests = []test{
 var grantTests = []test{
 	{"PutAndGet", func(t *testing.T, s storage.Store) {
 		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
-		want := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:read"}, CreatedAt: base, UpdatedAt: base}
+		want := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:read"}, RedirectURIs: []string{"https://app.example/cb"}, CreatedAt: base, UpdatedAt: base}
 		mustOK(t, "PutGrant", s.PutGrant(t.Context(), want))
 		got, err := s.GetGrant(t.Context(), u.ID, c.ID)
 		mustOK(t, "GetGrant", err)
@@ -399,12 +399,12 @@ var grantTests = []test{
 			t.Errorf("GetGrant (-want +got):\n%s", diff)
 		}
 	}},
-	{"PutAgainReplacesScopes", func(t *testing.T, s storage.Store) {
+	{"PutAgainReplacesScopesAndRedirectURIs", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
 		first := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}
 		mustOK(t, "PutGrant", s.PutGrant(ctx, first))
-		second := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:write"}, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}
+		second := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:write"}, RedirectURIs: []string{"http://localhost/cb", "https://app.example/cb"}, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}
 		mustOK(t, "PutGrant", s.PutGrant(ctx, second))
 
 		want := second

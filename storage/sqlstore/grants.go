@@ -9,10 +9,10 @@ import (
 
 var (
 	// A repeated consent keeps created_at, the date of the first one.
-	qPutGrant = newQuery(`INSERT INTO grants (user_id, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`)
-	qGetGrant   = newQuery(`SELECT user_id, client_id, scopes, created_at, updated_at FROM grants WHERE user_id = ? AND client_id = ?`)
-	qListGrants = newQuery(`SELECT user_id, client_id, scopes, created_at, updated_at FROM grants WHERE user_id = ? ORDER BY updated_at DESC, client_id`)
+	qPutGrant = newQuery(`INSERT INTO grants (user_id, client_id, scopes, redirect_uris, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, redirect_uris = excluded.redirect_uris, updated_at = excluded.updated_at`)
+	qGetGrant   = newQuery(`SELECT user_id, client_id, scopes, redirect_uris, created_at, updated_at FROM grants WHERE user_id = ? AND client_id = ?`)
+	qListGrants = newQuery(`SELECT user_id, client_id, scopes, redirect_uris, created_at, updated_at FROM grants WHERE user_id = ? ORDER BY updated_at DESC, client_id`)
 	// SQLite drops FOR UPDATE (see dialect.rebind): its one writer
 	// serializes transactions already.
 	qLockGrant    = newQuery(`SELECT 1 FROM grants WHERE user_id = ? AND client_id = ? FOR UPDATE`)
@@ -20,10 +20,10 @@ var (
 	qDeleteTokens = newQuery(`DELETE FROM tokens WHERE client_id = ? AND subject = ?`)
 )
 
-// PutGrant records g, replacing the scopes and updated_at of an earlier
+// PutGrant records g, replacing the scopes, redirect URIs and updated_at of an earlier
 // grant by the same user to the same client.
 func (s *Store) PutGrant(ctx context.Context, g storage.Grant) error {
-	_, err := s.exec(ctx, qPutGrant, g.UserID, g.ClientID, encodeList(g.Scopes), s.time(g.CreatedAt), s.time(g.UpdatedAt))
+	_, err := s.exec(ctx, qPutGrant, g.UserID, g.ClientID, encodeList(g.Scopes), encodeList(g.RedirectURIs), s.time(g.CreatedAt), s.time(g.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("put grant of %q to %q: %w", g.UserID, g.ClientID, s.d.translate(err))
 	}
@@ -109,6 +109,10 @@ func (s *Store) RevokeGrant(ctx context.Context, userID, clientID string) error 
 
 func scanGrant(row scanner) (storage.Grant, error) {
 	var g storage.Grant
-	err := row.Scan(&g.UserID, &g.ClientID, listDest{&g.Scopes}, timeDest{&g.CreatedAt}, timeDest{&g.UpdatedAt})
+	err := row.Scan(&g.UserID, &g.ClientID, listDest{&g.Scopes}, listDest{&g.RedirectURIs}, timeDest{&g.CreatedAt}, timeDest{&g.UpdatedAt})
+	if len(g.RedirectURIs) == 0 {
+		// A grant recorded without redirect URIs reads back as it was put.
+		g.RedirectURIs = nil
+	}
 	return g, err
 }

@@ -61,6 +61,8 @@ var pages = []struct {
 	{"public app", App(AppView{Page: signedIn, App: publicApp, GrantTypes: []string{"authorization_code"}, RedirectURIs: "com.example.reader:/cb"})},
 	{"connections", Connections(ConnectionsView{Page: signedIn, Connections: []Connection{{ClientID: "c_conf", ClientName: "Bookshelf", Scopes: scopes, GrantedAt: created}}})},
 	{"connections empty", Connections(ConnectionsView{Page: signedIn})},
+	{"form post", FormPost(FormPostView{Page: signedIn, ClientName: "Bookshelf", Action: "https://bookshelf.example/cb?x=1", Fields: []FormField{{"code", "c0de"}, {"state", "st4te"}}})},
+	{"not found", NotFound(signedOut)},
 }
 
 func mustRender(t *testing.T, c templ.Component) string {
@@ -672,4 +674,32 @@ func TestConnections(t *testing.T) {
 			t.Error("forms in an empty list")
 		}
 	})
+}
+
+func TestFormPost(t *testing.T) {
+	action := "com.example.reader:/cb?x=1&y=2"
+	v := FormPostView{Page: signedIn, ClientName: hostileName, Action: action, Fields: []FormField{{"code", "c0de"}, {"state", hostileUser}, {"iss", "https://gatehouse.example"}}}
+	raw, doc := render(t, FormPost(v))
+	form := formWithAction(t, doc, action)
+	if _, ok := attr(form, "data-autosubmit"); !ok {
+		t.Error("the form is not marked for app.js to submit")
+	}
+	wantFields(t, form, "code", "state", "iss")
+	for _, f := range v.Fields {
+		inputs := findAll(form, func(n *html.Node) bool { return n.Data == "input" && attrOf(n, "name") == f.Name })
+		if len(inputs) != 1 || attrOf(inputs[0], "type") != "hidden" || attrOf(inputs[0], "value") != f.Value {
+			t.Errorf("field %s: want one hidden input with value %q", f.Name, f.Value)
+		}
+	}
+	if len(findAll(form, func(n *html.Node) bool { return n.Data == "button" && attrOf(n, "type") == "submit" })) != 1 {
+		t.Error("no submit button for browsers without JavaScript")
+	}
+	for _, s := range elements(doc, "script") {
+		if attrOf(s, "src") == "" {
+			t.Error("an inline script, which the Content-Security-Policy refuses")
+		}
+	}
+	if strings.Contains(raw, hostileName) || strings.Contains(raw, hostileUser) {
+		t.Error("a value is not escaped")
+	}
 }

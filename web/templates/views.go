@@ -121,3 +121,18 @@ type Connection struct {
 	Scopes     []Scope
 	GrantedAt  time.Time
 }
+
+// FormPostView is an authorization response delivered by POST to the app.
+type FormPostView struct {
+	Page
+	ClientName string
+	// Action is the app's registered redirect URI, already checked.
+	Action string
+	Fields []FormField
+}
+
+// FormField is one hidden field of a form.
+type FormField struct {
+	Name  string
+	Value string
+}
