@@ -32,6 +32,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LoginFailures", loginFailureTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
+		{"UserAdmin", userAdminTests},
+		{"Audit", auditTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {
