@@ -16,6 +16,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"gatehouse/audit"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
 )
@@ -45,6 +46,8 @@ type Handler struct {
 	// FailedLogins, when set, counts sign-ins refused for a wrong username
 	// or password.
 	FailedLogins interface{ Inc() }
+	// Audit, when set, records sign-ins and refused ones.
+	Audit audit.Recorder
 }
 
 // maxFormBytes caps every page form; the largest legitimate one is a few
@@ -125,6 +128,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			h.FailedLogins.Inc()
 		}
 		h.Logger.InfoContext(ctx, "sign in failed", "username", username)
+		audit.Record(ctx, h.Audit, signInFailed(user))
 		view.Error = "Invalid username or password."
 		h.render(w, r, http.StatusUnauthorized, templates.Login(view))
 		return
@@ -134,6 +138,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		// their next allowance.
 		h.Logger.WarnContext(ctx, "clear failed sign ins", "err", err)
 	}
+	audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID})
 	h.signIn(w, r, user, returnTo)
 }
 
@@ -168,6 +173,16 @@ func (h *Handler) authenticate(ctx context.Context, username, password string) (
 		return storage.User{}, false, fmt.Errorf("check password of %q: %w", username, err)
 	}
 	return user, ok && user.ID != "", nil
+}
+
+// signInFailed is the event of a refused password. The name typed is kept
+// only when it names a user: a name that matches nobody is often a
+// password typed into the wrong field.
+func signInFailed(user storage.User) audit.Event {
+	if user.ID == "" {
+		return audit.Event{Type: audit.SignInFailed, Detail: map[string]string{"reason": "unknown_user"}}
+	}
+	return audit.Event{Type: audit.SignInFailed, Subject: user.ID, Detail: map[string]string{"reason": "wrong_password", "username": user.Username}}
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
@@ -281,12 +296,16 @@ func SafeReturnTo(s string) string {
 	return s
 }
 
-// clientAddress is the address the per-address sign-in limit counts. It is
-// the TCP peer, unless the peer is one of the operator's TrustedProxies:
-// then it is the last X-Forwarded-For entry that is not itself a trusted
-// proxy. Entries further left were written by the client and could be
-// anything, so they are never used.
-func (h *Handler) clientAddress(r *http.Request) string {
+// clientAddress is the address the per-address sign-in limit counts.
+func (h *Handler) clientAddress(r *http.Request) string { return ClientAddress(r, h.TrustedProxies) }
+
+// ClientAddress is the address a request came from. It is the TCP peer,
+// unless the peer is one of the operator's trusted proxies: then it is the
+// last X-Forwarded-For entry that is not itself a trusted proxy. Entries
+// further left were written by the client and could be anything, so they
+// are never used.
+func ClientAddress(r *http.Request, trustedProxies []netip.Prefix) string {
+	h := &Handler{TrustedProxies: trustedProxies}
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"gatehouse/audit"
 )
 
 const maxMetadataBytes = 64 << 10
@@ -28,6 +30,8 @@ type RegistrationEndpoint struct {
 	Store  Store
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Audit, when set, records registered clients.
+	Audit audit.Recorder
 }
 
 // NewRegistrationEndpoint returns a RegistrationEndpoint that reads the clock
@@ -114,6 +118,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
 		return
 	}
+	audit.Record(r.Context(), e.Audit, audit.Event{Type: audit.ClientCreated, Actor: audit.ActorAnonymous, Client: c.ID, Detail: map[string]string{"name": c.Name, "via": "dynamic_registration"}})
 	resp := registrationResponse{
 		ClientID:                c.ID,
 		ClientIDIssuedAt:        c.CreatedAt.Unix(),

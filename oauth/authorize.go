@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/clients"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
@@ -233,6 +234,9 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Au
 	if err != nil {
 		h.writeAuthorizeError(w, r, ar, err)
 		return
+	}
+	if remember {
+		audit.Record(ctx, h.cfg.Audit, audit.Event{Type: audit.ConsentGranted, Actor: user.UserID, Subject: user.UserID, Client: ar.GetClient().GetID(), Detail: map[string]string{"scope": strings.Join(ar.GetRequestedScopes(), " ")}})
 	}
 	resp.AddParameter("iss", h.cfg.Issuer)
 	h.provider.WriteAuthorizeResponse(ctx, w, ar, resp)

@@ -25,16 +25,7 @@ import (
 	"gatehouse/web/templates"
 )
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	var cfg config
-	fs := newFlagSet("server", &cfg, stderr)
-	serverFlags(fs, &cfg)
-	if err := parse(fs, args, getenv); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
+func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	logger, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
@@ -109,9 +100,10 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*server, error
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 	}
-	go cleanup(bg, store, cfg.CleanupInterval, logger)
+	go cleanup(bg, store, cfg.CleanupInterval, cfg.AuditRetention, logger)
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", describeDB(cfg.DB))
+	announce(logger, cfg)
 	return s, nil
 }
 
@@ -166,6 +158,8 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	for i, s := range oldSecrets {
 		oldTokenKeys[i] = derive(s, "token-hmac")
 	}
+	m := newMetrics()
+	auditLog := newAuditLog(store, logger, m)
 	oauthHandler, err := oauth.New(ctx, store, sessions, oauth.Config{
 		Issuer:              cfg.Issuer,
 		TokenSecret:         derive(secret, "token-hmac"),
@@ -177,11 +171,11 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		AllowQueryToken:     cfg.AllowQueryToken,
 		DynamicRegistration: cfg.DynamicRegistration,
 		SecretHasher:        clients.SecretHasher{},
+		Audit:               auditLog,
 	}, logger, newPage)
 	if err != nil {
 		return nil, nil, err
 	}
-	m := newMetrics()
 	oauthHandler.Metrics = m
 	if p, ok := store.(interface{ PoolStats() map[string]sql.DBStats }); ok {
 		m.registerPools(p.PoolStats)
@@ -199,15 +193,20 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		TrustedProxies:   cfg.TrustedProxies,
 		Now:              time.Now,
 		FailedLogins:     m.failedLogins,
+		Audit:            auditLog,
 	}).Mount(mux)
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
 		id, ok := sessions.Identity(r)
 		return id.UserID, id.Username, ok
 	}
-	clients.New(store, logger, signedIn, newPage).Mount(mux)
+	console := clients.New(store, logger, signedIn, newPage)
+	console.Audit = auditLog
+	console.Mount(mux)
 	if cfg.DynamicRegistration {
-		mux.Handle("POST /oauth2/register", clients.NewRegistrationEndpoint(store, logger))
+		registration := clients.NewRegistrationEndpoint(store, logger)
+		registration.Audit = auditLog
+		mux.Handle("POST /oauth2/register", registration)
 	}
 	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
 	mux.Handle("GET /static/", web.StaticHandler())
@@ -238,7 +237,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
 	}))
-	return withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
+	return withLogging(logger, m, withAuditRequest(cfg.TrustedProxies, recoverPanics(logger, securityHeaders(cop.Handler(mux))))), oauthHandler, nil
 }
 
 // derive turns the system secret into an independent key for one purpose,
@@ -262,10 +261,10 @@ func cookieKeys(secret []byte, old [][]byte) [][]byte {
 	return pairs
 }
 
-// cleanup deletes expired codes and tokens and old failed sign-ins. Every
-// instance runs it; the deletes are idempotent, so running it twice at once
-// costs only time.
-func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
+// cleanup deletes expired codes and tokens, old failed sign-ins and audit
+// events older than auditRetention (0 keeps them). Every instance runs it;
+// the deletes are idempotent, so running it twice at once costs only time.
+func cleanup(ctx context.Context, store storage.Store, every, auditRetention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -281,6 +280,13 @@ func cleanup(ctx context.Context, store storage.Store, every time.Duration, logg
 				continue
 			}
 			logger.Debug("deleted expired tokens", "rows", n)
+			if auditRetention > 0 {
+				if n, err := store.DeleteAuditEventsBefore(ctx, time.Now().Add(-auditRetention)); err != nil && ctx.Err() == nil {
+					logger.Warn("delete old audit events", "err", err)
+				} else if n > 0 {
+					logger.Debug("deleted old audit events", "rows", n)
+				}
+			}
 		}
 	}
 }
