@@ -48,6 +48,8 @@ type Handler struct {
 	FailedLogins interface{ Inc() }
 	// Audit, when set, records sign-ins and refused ones.
 	Audit audit.Recorder
+	// Activity, when set, lists the user's events on /account/security.
+	Activity ActivityStore
 }
 
 // maxFormBytes caps every page form; the largest legitimate one is a few
@@ -61,6 +63,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /register", h.registerPage)
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("GET /account/security", h.security)
 }
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {

@@ -194,6 +194,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Now:              time.Now,
 		FailedLogins:     m.failedLogins,
 		Audit:            auditLog,
+		Activity:         store,
 	}).Mount(mux)
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
