@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // cmdIO is what a command reads and writes.
@@ -248,6 +249,19 @@ func splitDefault(usage string, f *flag.Flag) (string, string) {
 	}
 	if slices.Contains([]string{"", "false", "0", "[]"}, f.DefValue) {
 		return usage, ""
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		if _, ok := g.Get().(time.Duration); ok {
+			// 720h, as people write it, rather than 720h0m0s.
+			d := f.DefValue
+			if strings.HasSuffix(d, "m0s") {
+				d = strings.TrimSuffix(d, "0s")
+			}
+			if strings.HasSuffix(d, "h0m") {
+				d = strings.TrimSuffix(d, "0m")
+			}
+			return usage, d
+		}
 	}
 	return usage, f.DefValue
 }
