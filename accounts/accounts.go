@@ -183,9 +183,9 @@ func (h *Handler) authenticate(ctx context.Context, username, password string) (
 // password typed into the wrong field.
 func signInFailed(user storage.User) audit.Event {
 	if user.ID == "" {
-		return audit.Event{Type: audit.SignInFailed, Detail: map[string]string{"reason": "unknown_user"}}
+		return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Detail: map[string]string{"reason": "unknown_user"}}
 	}
-	return audit.Event{Type: audit.SignInFailed, Subject: user.ID, Detail: map[string]string{"reason": "wrong_password", "username": user.Username}}
+	return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Subject: user.ID, Detail: map[string]string{"reason": "wrong_password", "username": user.Username}}
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
