@@ -17,6 +17,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"gatehouse/audit"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
 )
@@ -45,6 +46,10 @@ type Handler struct {
 	// FailedLogins, when set, counts sign-ins refused for a wrong username
 	// or password.
 	FailedLogins interface{ Inc() }
+	// Audit, when set, records sign-ins and refused ones.
+	Audit audit.Recorder
+	// Activity, when set, lists the user's events on /account/security.
+	Activity ActivityStore
 }
 
 // The sign-in limits: within limitWindow, at most accountLimit failures per
@@ -68,6 +73,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /register", h.registerPage)
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("GET /account/security", h.security)
 }
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
@@ -140,6 +146,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			h.FailedLogins.Inc()
 		}
 		h.Logger.InfoContext(ctx, "sign in failed", "username", username)
+		audit.Record(ctx, h.Audit, signInFailed(user))
 		view.Error = "Invalid username or password."
 		h.render(w, r, http.StatusUnauthorized, templates.Login(view))
 		return
@@ -152,6 +159,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		// shortens their next allowance.
 		h.Logger.WarnContext(ctx, "release sign-in attempt", "err", err)
 	}
+	audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID})
 	h.signIn(w, r, user, returnTo)
 }
 
@@ -173,6 +181,16 @@ func (h *Handler) authenticate(ctx context.Context, username, password string) (
 		return storage.User{}, false, fmt.Errorf("check password of %q: %w", username, err)
 	}
 	return user, ok && user.ID != "", nil
+}
+
+// signInFailed is the event of a refused password. The name typed is kept
+// only when it names a user: a name that matches nobody is often a
+// password typed into the wrong field.
+func signInFailed(user storage.User) audit.Event {
+	if user.ID == "" {
+		return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Detail: map[string]string{"reason": "unknown_user"}}
+	}
+	return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Subject: user.ID, Detail: map[string]string{"reason": "wrong_password", "username": user.Username}}
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
@@ -330,14 +348,15 @@ func unsafeInReturnTo(c rune) bool {
 // clientAddress is the address the per-address sign-in limit counts and a
 // session records.
 func (h *Handler) clientAddress(r *http.Request) string {
-	return clientAddress(r, h.TrustedProxies)
+	return ClientAddress(r, h.TrustedProxies)
 }
 
-// clientAddress is the TCP peer, unless the peer is one of the operator's
-// trusted proxies: then it is the last X-Forwarded-For entry that is not
-// itself a trusted proxy. Entries further left were written by the client
-// and could be anything, so they are never used.
-func clientAddress(r *http.Request, trustedProxies []netip.Prefix) string {
+// ClientAddress is the address a request came from. It is the TCP peer,
+// unless the peer is one of the operator's trusted proxies: then it is the
+// last X-Forwarded-For entry that is not itself a trusted proxy. Entries
+// further left were written by the client and could be anything, so they
+// are never used.
+func ClientAddress(r *http.Request, trustedProxies []netip.Prefix) string {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

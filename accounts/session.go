@@ -224,7 +224,7 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, id Identity) e
 		LastSeenAt: now,
 		ExpiresAt:  id.AuthTime.Add(s.cfg.Lifetime),
 		UserAgent:  userAgent(r),
-		Address:    clientAddress(r, s.cfg.TrustedProxies),
+		Address:    ClientAddress(r, s.cfg.TrustedProxies),
 	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)

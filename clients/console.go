@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/audit"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
 )
@@ -28,6 +29,8 @@ type Handler struct {
 	// NewPage returns the shell every page shares.
 	NewPage func(r *http.Request, title string) templates.Page
 	Now     func() time.Time
+	// Audit, when set, records apps created, changed and deleted.
+	Audit audit.Recorder
 }
 
 // New returns a Handler that reads the clock with time.Now.
@@ -107,6 +110,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientCreated, Actor: userID, Client: c.ID, Detail: map[string]string{"name": c.Name}})
 	w.Header().Set("Cache-Control", "no-store")
 	h.render(w, r, http.StatusCreated, templates.App(h.appView(r, c, secret)))
 }
@@ -141,6 +145,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientUpdated, Actor: c.OwnerID, Client: c.ID})
 	v := h.appView(r, updated, "")
 	v.Flash = "Changes saved"
 	h.render(w, r, http.StatusOK, templates.App(v))
@@ -165,6 +170,7 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientSecretRotated, Actor: c.OwnerID, Client: c.ID})
 	v := h.appView(r, c, secret)
 	v.Flash = "New secret created; the old one no longer works"
 	w.Header().Set("Cache-Control", "no-store")
@@ -181,6 +187,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientDeleted, Actor: c.OwnerID, Client: c.ID})
 	http.Redirect(w, r, "/apps", http.StatusSeeOther)
 }
 

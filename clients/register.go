@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"gatehouse/storage"
+	"gatehouse/audit"
 )
 
 const maxMetadataBytes = 64 << 10
@@ -44,6 +45,8 @@ type RegistrationEndpoint struct {
 	// Limit, when set, throttles registration requests per client
 	// address.
 	Limit *RegistrationLimit
+	// Audit, when set, records registered clients.
+	Audit audit.Recorder
 }
 
 // RequestCounter counts requests per key in the database; storage.Store
@@ -123,6 +126,7 @@ func (e *RegistrationEndpoint) authorized(r *http.Request) bool {
 	}
 	got, want := sha256.Sum256([]byte(strings.TrimSpace(token))), sha256.Sum256([]byte(e.InitialAccessToken))
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+
 }
 
 // NewRegistrationEndpoint returns a RegistrationEndpoint that reads the clock
@@ -230,6 +234,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
 		return
 	}
+	audit.Record(r.Context(), e.Audit, audit.Event{Type: audit.ClientCreated, Actor: audit.ActorAnonymous, Client: c.ID, Detail: map[string]string{"name": c.Name, "via": "dynamic_registration"}})
 	resp := registrationResponse{
 		ClientID:                c.ID,
 		ClientIDIssuedAt:        c.CreatedAt.Unix(),

@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/clients"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
@@ -433,6 +434,9 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 	if err != nil {
 		h.writeAuthorizeError(w, r, req, err)
 		return
+	}
+	if remember {
+		audit.Record(ctx, h.cfg.Audit, audit.Event{Type: audit.ConsentGranted, Actor: user.UserID, Subject: user.UserID, Client: ar.GetClient().GetID(), Detail: map[string]string{"scope": strings.Join(ar.GetRequestedScopes(), " ")}})
 	}
 	params := resp.GetParameters()
 	params.Set("iss", h.cfg.Issuer)

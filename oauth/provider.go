@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/web/templates"
 )
 
@@ -41,6 +42,8 @@ type Config struct {
 	DynamicRegistration bool
 	// SecretHasher compares client secrets.
 	SecretHasher fosite.Hasher
+	// Audit, when set, records consents and refresh token reuse.
+	Audit audit.Recorder
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -94,7 +97,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
-	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
+	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature, audit: cfg.Audit}
 	provider := compose.Compose(fc, checkedClients{fs},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite/handler/pkce"
 	fositestorage "github.com/ory/fosite/storage"
 
+	"gatehouse/audit"
 	"gatehouse/storage"
 )
 
@@ -52,6 +53,7 @@ type fositeStore struct {
 	// codeSignature maps a code to its HMAC signature: fosite keys the
 	// OpenID Connect state by the code itself, which must not be stored.
 	codeSignature func(ctx context.Context, code string) string
+	audit         audit.Recorder
 }
 
 var (
@@ -158,6 +160,10 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 		return nil, err
 	}
 	if !t.Active {
+		if kind == storage.KindRefresh {
+			// A retired refresh token presented again: its family is revoked next.
+			audit.Record(ctx, s.audit, audit.Event{Type: audit.RefreshTokenReused, Actor: "client:" + t.ClientID, Subject: t.Subject, Client: t.ClientID})
+		}
 		return req, inactiveErr
 	}
 	return req, nil

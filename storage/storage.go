@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"gatehouse/audit"
 )
 
 // Sentinel errors. Backends wrap driver errors into these; callers test with
@@ -177,6 +179,10 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (User, error)                 // ErrNotFound
 	GetUserByUsername(ctx context.Context, username string) (User, error) // ErrNotFound
 	CountUsers(ctx context.Context) (int, error)
+	ListUsers(ctx context.Context) ([]User, error) // by created_at
+	// DeleteUser deletes the user, their grants, books, tokens and the
+	// clients they own. ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
 
 	// Clients. DeleteClient also deletes the client's grants and tokens.
 	CreateClient(ctx context.Context, c Client) error                                 // ErrConflict
@@ -271,6 +277,12 @@ type Store interface {
 	// UpdateSigningKey replaces the private key and Sealed of the key
 	// k.ID, to seal or reseal it; ErrNotFound.
 	UpdateSigningKey(ctx context.Context, k SigningKey) error
+
+	// Audit events (package audit), append-only.
+	audit.Store
+	// DeleteAuditEventsBefore removes events older than t (retention) and
+	// returns how many went.
+	DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error)
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+	"flag"
 	"time"
 
 	"gatehouse/oauth"
-	"gatehouse/storage/sqlstore"
+	"gatehouse/storage"
 )
 
 // signingKeySealKeys derives the keys that seal the ID token signing keys
@@ -34,56 +32,58 @@ type keyJSON struct {
 	Sealed  bool `json:"sealed"`
 }
 
-func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: server keys list|rotate [--db …] [--secret …]")
+func keysCommand() *command {
+	return &command{
+		name:    "keys",
+		summary: "list and rotate the ID token signing keys",
+		sub: []*command{
+			{
+				name:    "list",
+				summary: "print the signing keys as JSON lines, the one that signs first (never key material)",
+				flags: func(fs *flag.FlagSet, cfg *config) runFunc {
+					return func(ctx context.Context, cio cmdIO, args []string) error {
+						if err := wantArgs(args, 0, "server keys list [flags]"); err != nil {
+							return err
+						}
+						return withStore(ctx, cfg, func(store storage.Store) error {
+							keys, err := store.ListSigningKeys(ctx)
+							if err != nil {
+								return err
+							}
+							enc := json.NewEncoder(cio.stdout)
+							for i, k := range keys {
+								if err := enc.Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: i == 0, Sealed: k.Sealed}); err != nil {
+									return err
+								}
+							}
+							return nil
+						})
+					}
+				},
+			},
+			{
+				name:    "rotate",
+				summary: "seal the existing keys under --secret and add a new signing key",
+				flags: func(fs *flag.FlagSet, cfg *config) runFunc {
+					return func(ctx context.Context, cio cmdIO, args []string) error {
+						if err := wantArgs(args, 0, "server keys rotate [flags]"); err != nil {
+							return err
+						}
+						secret, old, err := loadSecrets(*cfg)
+						if err != nil {
+							return err
+						}
+						return withStore(ctx, cfg, func(store storage.Store) error {
+							k, err := oauth.RotateSigningKey(ctx, store, signingKeySealKeys(secret, old))
+							if err != nil {
+								return err
+							}
+							auditKeyRotation(ctx, cliAudit(store, cio.stderr), k.ID)
+							return json.NewEncoder(cio.stdout).Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: true, Sealed: k.Sealed})
+						})
+					}
+				},
+			},
+		},
 	}
-	switch args[0] {
-	case "list":
-		fs, store, err := openForCommand(ctx, "server keys list", args[1:], getenv, stderr, nil)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		if fs.NArg() > 0 {
-			return fmt.Errorf("unexpected arguments: %q", fs.Args())
-		}
-		keys, err := store.ListSigningKeys(ctx)
-		if err != nil {
-			return err
-		}
-		enc := json.NewEncoder(stdout)
-		for i, k := range keys {
-			if err := enc.Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: i == 0, Sealed: k.Sealed}); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "rotate":
-		// Sealing the new key needs the secret, which openForCommand
-		// does not return.
-		var cfg config
-		fs := newFlagSet("server keys rotate", &cfg, stderr)
-		if err := parse(fs, args[1:], getenv); err != nil {
-			return err
-		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("unexpected arguments: %q", fs.Args())
-		}
-		secret, old, err := loadSecrets(cfg)
-		if err != nil {
-			return err
-		}
-		store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{MaxOpenConns: cfg.DBMaxConns})
-		if err != nil {
-			return fmt.Errorf("open database: %w", err)
-		}
-		defer store.Close()
-		k, err := oauth.RotateSigningKey(ctx, store, signingKeySealKeys(secret, old))
-		if err != nil {
-			return err
-		}
-		return json.NewEncoder(stdout).Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: true, Sealed: k.Sealed})
-	}
-	return fmt.Errorf("unknown keys command %q (want list or rotate)", args[0])
 }

@@ -25,16 +25,7 @@ import (
 	"gatehouse/web/templates"
 )
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	var cfg config
-	fs := newFlagSet("server", &cfg, stderr)
-	serverFlags(fs, &cfg)
-	if err := parse(fs, args, getenv); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
+func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	logger, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
@@ -109,9 +100,10 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*server, error
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 	}
-	go cleanup(bg, store, cfg.CleanupInterval, logger)
+	go cleanup(bg, store, cfg.CleanupInterval, cfg.AuditRetention, logger)
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", describeDB(cfg.DB))
+	announce(logger, cfg)
 	return s, nil
 }
 
@@ -177,6 +169,8 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	for i, s := range oldSecrets {
 		oldTokenKeys[i] = derive(s, "token-hmac")
 	}
+	m := newMetrics()
+	auditLog := newAuditLog(store, logger, m)
 	oauthHandler, err := oauth.New(ctx, store, sessions, oauth.Config{
 		Issuer:              cfg.Issuer,
 		TokenSecret:         derive(secret, "token-hmac"),
@@ -189,11 +183,11 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		AllowQueryToken:     cfg.AllowQueryToken,
 		DynamicRegistration: cfg.DynamicRegistration,
 		SecretHasher:        clients.SecretHasher{},
+		Audit:               auditLog,
 	}, logger, newPage)
 	if err != nil {
 		return nil, nil, err
 	}
-	m := newMetrics()
 	oauthHandler.Metrics = m
 	if p, ok := store.(interface{ PoolStats() map[string]sql.DBStats }); ok {
 		m.registerPools(p.PoolStats)
@@ -210,16 +204,21 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		TrustedProxies:   cfg.TrustedProxies,
 		Now:              now,
 		FailedLogins:     m.failedLogins,
+		Audit:            auditLog,
+		Activity:         store,
 	}).Mount(mux)
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
 		id, ok := sessions.Identity(r)
 		return id.UserID, id.Username, ok
 	}
-	clients.New(store, logger, signedIn, newPage).Mount(mux)
+	console := clients.New(store, logger, signedIn, newPage)
+	console.Audit = auditLog
+	console.Mount(mux)
 	if cfg.DynamicRegistration {
 		reg := clients.NewRegistrationEndpoint(store, logger)
 		reg.InitialAccessToken = cfg.RegistrationToken
+		reg.Audit = auditLog
 		reg.Limit = &clients.RegistrationLimit{Store: store, Max: registrationsPerHour, Window: time.Hour, TrustedProxies: cfg.TrustedProxies}
 		mux.Handle("POST /oauth2/register", reg)
 	}
@@ -265,7 +264,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	routes := notFound(notFoundPage, notFoundJSON, cop.Handler(mux))
 	// Outermost, because it hands a new request on and the logging reads
 	// the pattern the mux sets on the request it gets.
-	return sessions.Middleware(withLogging(logger, m, recoverPanics(logger, securityHeaders(secure, routes)))), oauthHandler, nil
+	return sessions.Middleware(withLogging(logger, m, withAuditRequest(cfg.TrustedProxies, recoverPanics(logger, securityHeaders(secure, routes))))), oauthHandler, nil
 }
 
 // registrationsPerHour is how many dynamic registration requests one
@@ -293,10 +292,10 @@ func cookieKeys(secret []byte, old [][]byte) [][]byte {
 	return pairs
 }
 
-// cleanup deletes expired codes and tokens and old failed sign-ins. Every
-// instance runs it; the deletes are idempotent, so running it twice at once
-// costs only time.
-func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
+// cleanup deletes expired codes and tokens, old failed sign-ins and audit
+// events older than auditRetention (0 keeps them). Every instance runs it;
+// the deletes are idempotent, so running it twice at once costs only time.
+func cleanup(ctx context.Context, store storage.Store, every, auditRetention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -312,6 +311,13 @@ func cleanup(ctx context.Context, store storage.Store, every time.Duration, logg
 				continue
 			}
 			logger.Debug("deleted expired tokens", "rows", n)
+			if auditRetention > 0 {
+				if n, err := store.DeleteAuditEventsBefore(ctx, time.Now().Add(-auditRetention)); err != nil && ctx.Err() == nil {
+					logger.Warn("delete old audit events", "err", err)
+				} else if n > 0 {
+					logger.Debug("deleted old audit events", "rows", n)
+				}
+			}
 		}
 	}
 }

@@ -35,6 +35,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Sessions", sessionTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
+		{"UserAdmin", userAdminTests},
+		{"Audit", auditTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {

@@ -136,3 +136,17 @@ type FormField struct {
 	Name  string
 	Value string
 }
+
+// SecurityView is /account/security; each field is one section.
+type SecurityView struct {
+	Page
+	Activity []ActivityEntry
+}
+
+// ActivityEntry is one line of "Recent activity", already in words.
+type ActivityEntry struct {
+	Time    time.Time
+	What    string
+	App     string // the app's name, or "" when none is concerned
+	Address string
+}
