@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/storage"
 	"gatehouse/audit"
+	"gatehouse/storage"
 )
 
 const maxMetadataBytes = 64 << 10

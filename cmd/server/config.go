@@ -43,8 +43,8 @@ type config struct {
 	SessionIdleTimeout  time.Duration
 	// now is the server's clock for sessions and sign-in limits; nil is
 	// time.Now. Tests set it to travel in time.
-	now func() time.Time
-	AuditRetention      time.Duration
+	now            func() time.Time
+	AuditRetention time.Duration
 }
 
 // newFlagSet declares the flags shared by the server and every subcommand,
