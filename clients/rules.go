@@ -125,6 +125,8 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is the device authorization grant (RFC 8628).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // parseGrantTypes returns the grant types in canonical order; none means
@@ -133,14 +135,14 @@ func parseGrantTypes(names []string, public bool) ([]string, error) {
 	if len(names) == 0 {
 		return []string{GrantAuthorizationCode, GrantRefreshToken}, nil
 	}
-	out, unknown := canonical([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, names)
+	out, unknown := canonical([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}, names)
 	switch {
 	case unknown != "":
-		return nil, metadataError("grant_types", "Unknown grant type %s; use authorization_code, refresh_token or client_credentials", quote(unknown))
+		return nil, metadataError("grant_types", "Unknown grant type %s; use authorization_code, refresh_token, client_credentials or %s", quote(unknown), GrantDeviceCode)
 	case public && slices.Contains(out, GrantClientCredentials):
 		return nil, metadataError("grant_types", "A public client cannot use client_credentials: that grant authenticates with a secret")
-	case slices.Contains(out, GrantRefreshToken) && !slices.Contains(out, GrantAuthorizationCode):
-		return nil, metadataError("grant_types", "refresh_token needs authorization_code: refresh tokens are issued only with authorization codes")
+	case slices.Contains(out, GrantRefreshToken) && !slices.Contains(out, GrantAuthorizationCode) && !slices.Contains(out, GrantDeviceCode):
+		return nil, metadataError("grant_types", "refresh_token needs authorization_code or the device grant: refresh tokens are issued only with those")
 	}
 	return out, nil
 }

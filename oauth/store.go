@@ -40,6 +40,8 @@ type Store interface {
 
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
+
+	deviceStore
 }
 
 // fositeStore adapts Store to the storage interfaces fosite's handlers

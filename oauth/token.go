@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"gatehouse/clients"
 )
 
 // Metrics counts protocol events for the operator.
@@ -29,7 +31,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
-	case "", "authorization_code", "refresh_token", "client_credentials":
+	case "", "authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode:
 	default:
 		// fosite reports a grant no handler takes as invalid_request; RFC
 		// 6749 §5.2 names it. The password and implicit grants are gone

@@ -188,7 +188,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	}
 
 	mux := http.NewServeMux()
-	(&accounts.Handler{
+	accountsHandler := &accounts.Handler{
 		Store:            store,
 		Sessions:         sessions,
 		Logger:           logger,
@@ -199,7 +199,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		TrustedProxies:   cfg.TrustedProxies,
 		Now:              time.Now,
 		FailedLogins:     m.failedLogins,
-	}).Mount(mux)
+	}
+	accountsHandler.Mount(mux)
+	oauthHandler.DeviceLimiter = &accounts.StoreLimiter{Store: store, Max: 10, Window: 15 * time.Minute}
+	oauthHandler.ClientAddress = accountsHandler.ClientAddress
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
 		id, ok := sessions.Identity(r)
@@ -232,7 +235,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	// carry no ambient credentials (client secrets, codes or bearer tokens
 	// are sent explicitly).
 	cop := http.NewCrossOriginProtection()
-	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /userinfo", "/api/"} {
+	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /oauth2/device/authorize", "POST /userinfo", "/api/"} {
 		cop.AddInsecureBypassPattern(p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -91,7 +91,8 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 // for long.
 const expiredBatch = 1000
 
-// DeleteExpired deletes the tokens that expired before now and the login
+// DeleteExpired deletes the tokens, device codes and refresh grace rows
+// that expired before now and the login
 // failures older than storage.LoginFailureRetention, and returns how many
 // rows it deleted.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
@@ -103,7 +104,15 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	if err != nil {
 		return tokens + failures, fmt.Errorf("delete old login failures: %w", err)
 	}
-	return tokens + failures, nil
+	devices, err := s.deleteBatches(ctx, qDeleteExpiredDeviceCodes, now)
+	if err != nil {
+		return tokens + failures + devices, fmt.Errorf("delete expired device codes: %w", err)
+	}
+	grace, err := s.deleteBatches(ctx, qDeleteExpiredRefreshGrace, now)
+	if err != nil {
+		return tokens + failures + devices + grace, fmt.Errorf("delete expired refresh grace: %w", err)
+	}
+	return tokens + failures + devices + grace, nil
 }
 
 // deleteBatches runs q, a delete of at most expiredBatch rows older than
