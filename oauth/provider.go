@@ -167,6 +167,8 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth2/device/authorize", h.deviceAuthorize)
 	mux.HandleFunc("GET /device", h.devicePage)
 	mux.HandleFunc("POST /device", h.deviceSubmit)
+	mux.HandleFunc("GET /oauth2/logout", h.endSession)
+	mux.HandleFunc("POST /oauth2/logout", h.endSession)
 	mux.HandleFunc("GET /account/connections", h.connections)
 	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
 }

@@ -90,6 +90,8 @@ type clientJSON struct {
 	Scope        string    `json:"scope"`
 	GrantTypes   []string  `json:"grant_types"`
 	CreatedAt    time.Time `json:"created_at"`
+
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
@@ -102,6 +104,8 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		Scope:        strings.Join(c.Scopes, " "),
 		GrantTypes:   c.GrantTypes,
 		CreatedAt:    c.CreatedAt,
+
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 	}
 }
 
@@ -117,13 +121,14 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 	switch args[0] {
 	case "create":
 		var reg clients.Registration
-		var uris, grants repeated
+		var uris, grants, logoutURIs repeated
 		fs, store, err := openForCommand(ctx, "server clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&reg.Name, "name", "", "the app's name, shown on the consent page")
 			fs.Var(&uris, "redirect-uri", "a redirect URI (repeat for several)")
 			fs.BoolVar(&reg.Public, "public", false, "a public client (no secret; PKCE required)")
 			fs.StringVar(&reg.Scope, "scope", "", "space-separated scopes (default: all)")
-			fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeat; default: the first two)")
+			fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+clients.GrantDeviceCode+" (repeat; default: the first two)")
+			fs.Var(&logoutURIs, "post-logout-redirect-uri", "where sign-out may send the browser back (repeat for several)")
 		})
 		if err != nil {
 			return err
@@ -132,7 +137,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if fs.NArg() > 0 {
 			return fmt.Errorf("unexpected arguments: %q", fs.Args())
 		}
-		reg.RedirectURIs, reg.GrantTypes = uris, grants
+		reg.RedirectURIs, reg.GrantTypes, reg.PostLogoutRedirectURIs = uris, grants, logoutURIs
 		c, secret, err := clients.Register(ctx, store, reg, time.Now())
 		if err != nil {
 			return err

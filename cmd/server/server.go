@@ -233,9 +233,11 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	// Browsers must not post forms across sites; the JSON endpoints are
 	// exempt because apps in other origins call them by design and they
 	// carry no ambient credentials (client secrets, codes or bearer tokens
-	// are sent explicitly).
+	// are sent explicitly). Relying parties may post sign-out requests, so
+	// POST /oauth2/logout checks the origin itself, and only where it ends
+	// a session on the user's confirmation.
 	cop := http.NewCrossOriginProtection()
-	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /oauth2/device/authorize", "POST /userinfo", "/api/"} {
+	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /oauth2/device/authorize", "POST /oauth2/logout", "POST /userinfo", "/api/"} {
 		cop.AddInsecureBypassPattern(p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

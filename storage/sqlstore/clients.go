@@ -110,5 +110,10 @@ func scanClient(row scanner) (storage.Client, error) {
 		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes},
 		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, listDest{&c.PostLogoutRedirectURIs})
 	c.OwnerID = owner.String
+	if len(c.PostLogoutRedirectURIs) == 0 {
+		// Clients from before migration 0006 hold "[]"; none is nil, as
+		// for every other optional list.
+		c.PostLogoutRedirectURIs = nil
+	}
 	return c, err
 }

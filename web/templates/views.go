@@ -90,6 +90,8 @@ type AppFormView struct {
 	Public       bool
 	Scope        string // space-separated
 	Error        string
+	// PostLogoutRedirectURIs, one per line, are where sign-out may return.
+	PostLogoutRedirectURIs string
 }
 
 // AppView shows one app; Secret is non-empty only right after creation or
@@ -102,6 +104,8 @@ type AppView struct {
 	Secret       string
 	RedirectURIs string // for the edit form, one per line
 	Error        string
+	// PostLogoutRedirectURIs, one per line, for the edit form.
+	PostLogoutRedirectURIs string
 }
 
 type ConnectionsView struct {
