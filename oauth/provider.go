@@ -40,6 +40,9 @@ type Config struct {
 	DynamicRegistration bool
 	// SecretHasher compares client secrets.
 	SecretHasher fosite.Hasher
+	// RefreshGrace is how long a rotated refresh token, presented again by
+	// its client, still gets the answer its rotation got; zero is off.
+	RefreshGrace time.Duration
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -103,7 +106,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
-	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
+	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature, grace: cfg.RefreshGrace}
 	idTokens := compose.NewOpenIDConnectStrategy(keys.privateKey, fc)
 	provider := compose.Compose(fc, fs,
 		&compose.CommonStrategy{

@@ -42,6 +42,7 @@ type Store interface {
 	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
 
 	deviceStore
+	graceStore
 }
 
 // fositeStore adapts Store to the storage interfaces fosite's handlers
@@ -52,6 +53,8 @@ type fositeStore struct {
 	// codeSignature maps a code to its HMAC signature: fosite keys the
 	// OpenID Connect state by the code itself, which must not be stored.
 	codeSignature func(ctx context.Context, code string) string
+	// grace is the refresh-token grace window; zero turns it off.
+	grace time.Duration
 }
 
 var (
@@ -244,7 +247,11 @@ func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, 
 }
 
 func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindRefresh, signature, session, fosite.ErrInactiveToken)
+	req, err := s.get(ctx, storage.KindRefresh, signature, session, fosite.ErrInactiveToken)
+	if errors.Is(err, fosite.ErrInactiveToken) && s.inGrace(ctx, signature) {
+		return nil, errInGrace
+	}
+	return req, err
 }
 
 func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
@@ -264,6 +271,11 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signatur
 			return fosite.ErrInactiveToken
 		}
 		return err
+	}
+	if s.grace > 0 {
+		if err := s.openGrace(ctx, t); err != nil {
+			return err
+		}
 	}
 	if t.AccessSignature == "" {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/oauth"
 	"gatehouse/storage/sqlstore"
 )
 
@@ -26,6 +27,7 @@ type config struct {
 	AccessTokenTTL      time.Duration
 	RefreshTokenTTL     time.Duration
 	CodeTTL             time.Duration
+	RefreshGrace        time.Duration
 	AllowQueryToken     bool
 	RequirePKCE         bool
 	Registration        bool
@@ -65,6 +67,7 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 	fs.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", time.Hour, "access token lifetime")
 	fs.DurationVar(&cfg.RefreshTokenTTL, "refresh-token-ttl", 720*time.Hour, "refresh token lifetime")
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 10*time.Minute, "authorization code lifetime")
+	fs.DurationVar(&cfg.RefreshGrace, "refresh-grace", 0, "how long a rotated refresh token presented again by its client gets the same new tokens (0: off, at most 1m)")
 	fs.BoolVar(&cfg.AllowQueryToken, "allow-query-token", false, "accept ?access_token= on resource endpoints (RFC 6750 §2.3)")
 	fs.BoolVar(&cfg.RequirePKCE, "require-pkce", false, "require PKCE from confidential clients too")
 	fs.Func("registration", "on or off: whether /register lets new users sign up (default on)", func(s string) error {
@@ -137,6 +140,9 @@ func (c *config) validate() error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
 			errs = append(errs, fmt.Errorf("--issuer %q must be an http(s) URL with a host and no trailing slash, query or fragment", c.Issuer))
 		}
+	}
+	if c.RefreshGrace < 0 || c.RefreshGrace > oauth.MaxRefreshGrace {
+		errs = append(errs, fmt.Errorf("--refresh-grace must be between 0 and %s", oauth.MaxRefreshGrace))
 	}
 	if c.DBMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--db-max-conns must be positive"))

@@ -173,6 +173,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		CodeTTL:             cfg.CodeTTL,
+		RefreshGrace:        cfg.RefreshGrace,
 		RequirePKCE:         cfg.RequirePKCE,
 		AllowQueryToken:     cfg.AllowQueryToken,
 		DynamicRegistration: cfg.DynamicRegistration,
