@@ -30,6 +30,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Books", bookTests},
 		{"SigningKeys", signingKeyTests},
 		{"LoginFailures", loginFailureTests},
+		{"DeviceCodes", deviceTests},
+		{"RefreshGrace", graceTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
 	}
