@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -8,6 +9,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -256,4 +259,32 @@ func registerJSON(t *testing.T, u, body string) (*http.Response, map[string]any)
 		t.Fatal(err)
 	}
 	return resp, m
+}
+
+// TestCLIDeviceAndLogoutClient: `clients create` takes the device grant
+// type without a redirect URI and repeatable --post-logout-redirect-uri.
+func TestCLIDeviceAndLogoutClient(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "cli.db")
+	var out, errOut bytes.Buffer
+	args := []string{"clients", "create", "--db", db, "--secret", testSecret, "--name", "TV app", "--public",
+		"--grant-type", clients.GrantDeviceCode, "--grant-type", "refresh_token",
+		"--post-logout-redirect-uri", "https://tv.example/bye", "--post-logout-redirect-uri", "https://tv.example/bye2"}
+	if err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("clients create: %v; %s", err, errOut.String())
+	}
+	var got struct {
+		GrantTypes             []string `json:"grant_types"`
+		PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if !slices.Equal(got.GrantTypes, []string{"refresh_token", clients.GrantDeviceCode}) || !slices.Equal(got.PostLogoutRedirectURIs, []string{"https://tv.example/bye", "https://tv.example/bye2"}) {
+		t.Errorf("created %+v", got)
+	}
+	out.Reset()
+	args = []string{"clients", "create", "--db", db, "--secret", testSecret, "--name", "Bad", "--redirect-uri", "https://a.example/cb", "--post-logout-redirect-uri", "http://evil.example/"}
+	if err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err == nil {
+		t.Errorf("an http post-logout URI on a public host was accepted: %s", out.String())
+	}
 }

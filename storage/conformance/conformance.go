@@ -32,6 +32,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LoginFailures", loginFailureTests},
 		{"DeviceCodes", deviceTests},
 		{"RefreshGrace", graceTests},
+		{"PostLogoutRedirectURIs", logoutTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
 	}

@@ -124,6 +124,9 @@ var graceTests = []test{
 		_, err = s.GetRefreshGrace(ctx, g.Signature)
 		wantErr(t, "GetRefreshGrace(expired)", err, storage.ErrNotFound)
 	}},
+}
+
+var logoutTests = []test{
 	{"PostLogoutRedirectURIsRoundTrip", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		c := mustCreateClient(t, s, "")
