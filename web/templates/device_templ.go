@@ -90,7 +90,7 @@ func DeviceEntry(v DeviceEntryView) templ.Component {
 				Label:        "Code",
 				Type:         "text",
 				Value:        v.UserCode,
-				Hint:         "8 letters, such as WXYZ-BCDF. Capitals and the dash are optional.",
+				Hint:         "8 letters, such as BCDF-GHJK. Capitals and the dash are optional.",
 				Autocomplete: "off",
 				Required:     true,
 				Invalid:      v.Error != "",
