@@ -411,3 +411,24 @@ func TestDevicePages(t *testing.T) {
 		t.Errorf("deciding a used code again: %d %.300s", resp.StatusCode, body)
 	}
 }
+
+// TestOpenAPIDeviceAndLogout checks the device and sign-out answers
+// against openapi.json.
+func TestOpenAPIDeviceAndLogout(t *testing.T) {
+	srv := newTestServer(t)
+	x := &docCheck{t: t, s: loadAPIDoc(t), base: srv.URL}
+	srv.mustCreateUser(t, "alice", "correct horse battery")
+	cli, _ := srv.mustCreateClient(t, deviceReg("CLI"))
+	web, webSecret := srv.mustCreateClient(t, createReg("Web"))
+	da := jsonObj(x.check("POST", "/oauth2/device/authorize", "/oauth2/device/authorize", nil, formReq(url.Values{"client_id": {cli.ID}, "scope": {"books:read"}}), 200))
+	x.check("POST", "/oauth2/device/authorize", "/oauth2/device/authorize", nil, formReq(url.Values{"client_id": {cli.ID}, "scope": {"nope"}}), 400)
+	basic := http.Header{}
+	basic.Set("Authorization", "Basic "+encodeBasic(web.ID, "wrong"+webSecret))
+	x.check("POST", "/oauth2/device/authorize", "/oauth2/device/authorize", basic, formReq(url.Values{"scope": {"books:read"}}), 401)
+	poll := formReq(url.Values{"grant_type": {clients.GrantDeviceCode}, "device_code": {da["device_code"].(string)}, "client_id": {cli.ID}})
+	x.check("POST", "/oauth2/token", "/oauth2/token", nil, poll, 400)
+	newBrowser(t, srv.URL).deviceDecide(da["user_code"].(string), "alice", "correct horse battery", "allow")
+	x.check("POST", "/oauth2/token", "/oauth2/token", nil, formReq(url.Values{"grant_type": {clients.GrantDeviceCode}, "device_code": {da["device_code"].(string)}, "client_id": {cli.ID}}), 200)
+	x.check("GET", "/oauth2/logout", "/oauth2/logout", nil, nil, 200)
+	x.check("GET", "/oauth2/logout?post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", "/oauth2/logout", nil, nil, 400)
+}
