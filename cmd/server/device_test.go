@@ -317,8 +317,9 @@ func TestDeviceGrantErrors(t *testing.T) {
 
 // TestDeviceCodeRace redeems one approved device code from 20 goroutines:
 // exactly one gets tokens, the others invalid_grant.
-func TestDeviceCodeRace(t *testing.T) {
-	srv := newTestServer(t)
+func TestDeviceCodeRace(t *testing.T) { deviceRaceOn(t, newTestServer(t)) }
+
+func deviceRaceOn(t *testing.T, srv *testServer) {
 	srv.mustCreateUser(t, "alice", "correct horse battery")
 	cli, _ := srv.mustCreateClient(t, deviceReg("CLI"))
 	code, user := mustDeviceCode(t, srv, cli, "books:read offline_access")

@@ -64,41 +64,7 @@ func TestRefreshGrace(t *testing.T) {
 			t.Fatalf("refresh token from the repeat: %d %s", resp.StatusCode, fmtErr(m))
 		}
 	})
-	t.Run("racing refreshes all get the same tokens", func(t *testing.T) {
-		first := graceTokens(t, srv, conf)
-		const n = 8
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			seen = map[string]int{}
-		)
-		start := make(chan struct{})
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				resp, m := refresh(t, srv, c.ID, secret, first.RefreshToken)
-				key := "error " + errorCode(m)
-				if resp.StatusCode == http.StatusOK {
-					key = m["refresh_token"].(string)
-				}
-				mu.Lock()
-				seen[key]++
-				mu.Unlock()
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if len(seen) != 1 {
-			t.Fatalf("racing refreshes got %d different answers: %v", len(seen), seen)
-		}
-		for k := range seen {
-			if strings.HasPrefix(k, "error") {
-				t.Fatalf("racing refreshes failed: %v", seen)
-			}
-		}
-	})
+	t.Run("racing refreshes all get the same tokens", func(t *testing.T) { graceRace(t, srv, c.ID, secret, conf) })
 	t.Run("another client inside the window revokes the family", func(t *testing.T) {
 		first := graceTokens(t, srv, conf)
 		_, a := refresh(t, srv, c.ID, secret, first.RefreshToken)
@@ -147,4 +113,49 @@ func mustDuration(t *testing.T, s string) time.Duration {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// graceRace refreshes one token from 8 goroutines at once: inside the
+// window every one of them gets the same answer.
+func graceRace(t *testing.T, srv *testServer, clientID, secret string, conf *oauth2.Config) {
+	t.Helper()
+	first := graceTokens(t, srv, conf)
+	const n = 8
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = map[string]int{}
+	)
+	start := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, m := refresh(t, srv, clientID, secret, first.RefreshToken)
+			key := "error " + errorCode(m)
+			if resp.StatusCode == http.StatusOK {
+				key = m["refresh_token"].(string)
+			}
+			mu.Lock()
+			seen[key]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(seen) != 1 {
+		t.Fatalf("racing refreshes got %d different answers: %v", len(seen), seen)
+	}
+	for k := range seen {
+		if strings.HasPrefix(k, "error") {
+			t.Fatalf("racing refreshes failed: %v", seen)
+		}
+	}
+}
+
+func graceRaceOn(t *testing.T, srv *testServer) {
+	srv.mustCreateUser(t, "alice", "correct horse battery")
+	c, secret := srv.mustCreateClient(t, createReg("Mobile"))
+	graceRace(t, srv, c.ID, secret, srv.oauthConfig(c, secret, "openid", "offline_access", "books:read"))
 }
