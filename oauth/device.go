@@ -252,6 +252,11 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		h.toLogin(w, r, devicePath(typed))
 		return
 	}
+	if h.DeviceLimiter == nil || h.ClientAddress == nil {
+		// Unthrottled, a user code could be guessed; refuse instead.
+		h.deviceFailed(w, r, errors.New("device pages mounted without DeviceLimiter and ClientAddress"))
+		return
+	}
 	key, now := "device:"+h.ClientAddress(r), time.Now()
 	// Fails closed like the sign-in throttle: a check that can be made to
 	// fail must not lift the limit.
