@@ -147,7 +147,10 @@ func (h *Handler) replayGrace(w http.ResponseWriter, r *http.Request, ar fosite.
 	}
 	answer, err := h.openGrace(refreshToken, signature, g.Sealed)
 	if err != nil {
-		h.writeTokenError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		// Sealed under another system secret, by an instance not yet
+		// rotated: the token is no less the client's, so no revocation.
+		h.Logger.WarnContext(ctx, "open refresh grace answer", "err", err)
+		h.writeTokenError(w, r, ar, fosite.ErrInvalidGrant.WithHint("The refresh token was already used."))
 		return
 	}
 	// The same tokens, with the lifetime they have left.
