@@ -21,3 +21,4 @@ run ./clients FuzzMatchRedirectURI 12
 # Whole requests through the OAuth handler on SQLite: slower executions.
 run ./oauth FuzzTokenRequest 30
 run ./oauth FuzzAuthorizeRequest 30
+run ./oauth FuzzLogoutRequest 15

@@ -83,6 +83,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		Name:         r.PostForm.Get("name"),
 		RedirectURIs: r.PostForm.Get("redirect_uris"),
 		Scope:        r.PostForm.Get("scope"),
+
+		PostLogoutRedirectURIs: r.PostForm.Get("post_logout_redirect_uris"),
 	}
 	switch r.PostForm.Get("client_type") {
 	case "", "confidential":
@@ -99,6 +101,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs: splitLines(form.RedirectURIs),
 		Public:       form.Public,
 		Scope:        form.Scope,
+
+		PostLogoutRedirectURIs: splitLines(form.PostLogoutRedirectURIs),
 	}, h.Now())
 	var invalid *Error
 	switch {
@@ -128,13 +132,14 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.parseForm(w, r) {
 		return
 	}
-	entered := r.PostForm.Get("redirect_uris")
-	updated, err := Update(r.Context(), h.Store, c.ID, r.PostForm.Get("name"), splitLines(entered), h.Now())
+	entered, enteredLogout := r.PostForm.Get("redirect_uris"), r.PostForm.Get("post_logout_redirect_uris")
+	updated, err := UpdateWithLogout(r.Context(), h.Store, c.ID, r.PostForm.Get("name"), splitLines(entered), splitLines(enteredLogout), h.Now())
 	var invalid *Error
 	switch {
 	case errors.As(err, &invalid):
 		v := h.appView(r, c, "")
 		v.RedirectURIs = entered
+		v.PostLogoutRedirectURIs = enteredLogout
 		v.Error = invalid.Message
 		h.render(w, r, http.StatusBadRequest, templates.App(v))
 		return
@@ -244,6 +249,8 @@ func (h *Handler) appView(r *http.Request, c storage.Client, secret string) temp
 		GrantTypes:   c.GrantTypes,
 		Secret:       secret,
 		RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
+
+		PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 	}
 }
 

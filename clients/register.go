@@ -144,6 +144,7 @@ type clientMetadata struct {
 	GrantTypes              []string `json:"grant_types"`
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
 }
 
 // registrationResponse is RFC 7591 §3.2.1: the credentials, then the
@@ -159,6 +160,7 @@ type registrationResponse struct {
 	GrantTypes              []string `json:"grant_types"`
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
 }
 
 // ServeHTTP handles POST /oauth2/register.
@@ -224,6 +226,8 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		Public:       method == authNone,
 		Scope:        md.Scope,
 		GrantTypes:   md.GrantTypes,
+
+		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs,
 	}, e.Now())
 	if invalid, ok := errors.AsType[*Error](err); ok {
 		writeRegistrationError(w, http.StatusBadRequest, invalid)
@@ -244,6 +248,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		GrantTypes:              c.GrantTypes,
 		ResponseTypes:           []string{},
 		Scope:                   strings.Join(c.Scopes, " "),
+		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
 	}
 	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}

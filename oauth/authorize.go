@@ -377,22 +377,23 @@ func (h *Handler) alreadyGranted(ctx context.Context, userID string, req *authzR
 
 // remember adds scopes and the registered redirect URI to the user's grant
 // for the client, keeping what was granted before.
-func (h *Handler) remember(ctx context.Context, userID string, req *authzRequest) error {
+func (h *Handler) remember(ctx context.Context, userID, clientID string, scopes []string, redirectURI string) error {
 	now := time.Now().UTC()
-	g, err := h.Store.GetGrant(ctx, userID, req.client.ID)
+	g, err := h.Store.GetGrant(ctx, userID, clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		g = storage.Grant{UserID: userID, ClientID: req.client.ID, CreatedAt: now}
+		g = storage.Grant{UserID: userID, ClientID: clientID, CreatedAt: now}
 	case err != nil:
 		return err
 	}
-	for _, s := range req.ar.GetRequestedScopes() {
+	for _, s := range scopes {
 		if !slices.Contains(g.Scopes, s) {
 			g.Scopes = append(g.Scopes, s)
 		}
 	}
-	if !slices.Contains(g.RedirectURIs, req.registered) {
-		g.RedirectURIs = append(g.RedirectURIs, req.registered)
+	// A device grant has no redirect URI to remember.
+	if redirectURI != "" && !slices.Contains(g.RedirectURIs, redirectURI) {
+		g.RedirectURIs = append(g.RedirectURIs, redirectURI)
 	}
 	g.UpdatedAt = now
 	return h.Store.PutGrant(ctx, g)
@@ -423,7 +424,7 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 	var resp fosite.AuthorizeResponder
 	err := h.Store.InTx(ctx, func(ctx context.Context) error {
 		if remember {
-			if err := h.remember(ctx, user.UserID, req); err != nil {
+			if err := h.remember(ctx, user.UserID, req.client.ID, req.ar.GetRequestedScopes(), req.registered); err != nil {
 				return fosite.ErrServerError.WithWrap(err)
 			}
 		}

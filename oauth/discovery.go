@@ -18,6 +18,8 @@ type metadata struct {
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
 	RegistrationEndpoint              string   `json:"registration_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	ResponseModesSupported            []string `json:"response_modes_supported"`
@@ -46,10 +48,12 @@ func (h *Handler) metadata() metadata {
 		JWKSURI:                           iss + "/.well-known/jwks.json",
 		RevocationEndpoint:                iss + "/oauth2/revoke",
 		IntrospectionEndpoint:             iss + "/oauth2/introspect",
+		DeviceAuthorizationEndpoint:       iss + "/oauth2/device/authorize",
+		EndSessionEndpoint:                iss + "/oauth2/logout",
 		ScopesSupported:                   clients.ScopeNames(),
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query", "form_post"},
-		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},

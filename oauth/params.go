@@ -24,7 +24,7 @@ var (
 		"code_challenge", "code_challenge_method", "nonce", "prompt", "response_mode", "max_age",
 		"request", "request_uri", "claims", "registration", signedInAfter}
 	tokenParams = []string{"grant_type", "code", "redirect_uri", "client_id", "client_secret",
-		"code_verifier", "refresh_token", "scope"}
+		"code_verifier", "refresh_token", "scope", "device_code"}
 	tokenManagementParams = []string{"token", "token_type_hint", "client_id", "client_secret"}
 )
 

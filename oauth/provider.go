@@ -2,9 +2,12 @@ package oauth
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/sha512"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/ory/fosite"
@@ -44,6 +47,9 @@ type Config struct {
 	SecretHasher fosite.Hasher
 	// Audit, when set, records consents and refresh token reuse.
 	Audit audit.Recorder
+	// RefreshGrace is how long a rotated refresh token, presented again by
+	// its client, still gets the answer its rotation got; zero is off.
+	RefreshGrace time.Duration
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -56,11 +62,21 @@ type Handler struct {
 	// Metrics, when set, is told of issued tokens and failed client
 	// authentications.
 	Metrics Metrics
+	// DeviceLimiter throttles wrong user codes at /device per address, as
+	// ClientAddress names it; the device pages need both.
+	DeviceLimiter accounts.Limiter
+	ClientAddress func(*http.Request) string
 
 	cfg      Config
 	provider fosite.OAuth2Provider
 	strategy *oauth2.HMACSHAStrategy
 	keys     *keyring
+	fs       *fositeStore
+	// authenticateClient is fosite's client authentication, for endpoints
+	// of Gatehouse's own that authenticate clients as the token endpoint
+	// does.
+	authenticateClient func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+	userCodeKey        []byte
 }
 
 // New composes fosite over store and loads (or, on first start, creates)
@@ -97,11 +113,12 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
-	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature, audit: cfg.Audit}
+	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature, grace: cfg.RefreshGrace, audit: cfg.Audit}
+	idTokens := compose.NewOpenIDConnectStrategy(keys.privateKey, fc)
 	provider := compose.Compose(fc, checkedClients{fs},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
-			OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keys.privateKey, fc),
+			OpenIDConnectTokenStrategy: idTokens,
 			Signer:                     &jwt.DefaultSigner{GetPrivateKey: keys.privateKey},
 		},
 		// Order matters: fosite runs the token handlers in this order, and
@@ -115,16 +132,34 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
-	return &Handler{
-		Store:    store,
-		Logger:   logger,
-		Sessions: sessions,
-		NewPage:  newPage,
-		cfg:      cfg,
-		provider: provider,
-		strategy: strategy,
-		keys:     keys,
-	}, nil
+	userCodeKey, err := hkdf.Key(sha256.New, cfg.TokenSecret, nil, "gatehouse/device-user-code", 32)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		Store:              store,
+		Logger:             logger,
+		Sessions:           sessions,
+		NewPage:            newPage,
+		cfg:                cfg,
+		provider:           provider,
+		strategy:           strategy,
+		keys:               keys,
+		fs:                 fs,
+		authenticateClient: provider.(*fosite.Fosite).AuthenticateClient,
+		userCodeKey:        userCodeKey,
+	}
+	// fosite has no device grant; Gatehouse's runs after fosite's own.
+	fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, &deviceGrant{
+		h:        h,
+		enigma:   strategy.Enigma,
+		tokens:   &oauth2.HandleHelper{AccessTokenStrategy: strategy, AccessTokenStorage: fs, Config: fc},
+		refresh:  strategy,
+		store:    fs,
+		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},
+		cfg:      fc,
+	})
+	return h, nil
 }
 
 // Mount registers the OAuth, OpenID Connect and connected-apps routes.
@@ -139,6 +174,11 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", h.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	mux.HandleFunc("POST /oauth2/device/authorize", h.deviceAuthorize)
+	mux.HandleFunc("GET /device", h.devicePage)
+	mux.HandleFunc("POST /device", h.deviceSubmit)
+	mux.HandleFunc("GET /oauth2/logout", h.endSession)
+	mux.HandleFunc("POST /oauth2/logout", h.endSession)
 	mux.HandleFunc("GET /account/connections", h.connections)
 	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
 }

@@ -43,6 +43,9 @@ type Store interface {
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
 	UpdateSigningKey(ctx context.Context, k storage.SigningKey) error
+
+	deviceStore
+	graceStore
 }
 
 // fositeStore adapts Store to the storage interfaces fosite's handlers
@@ -54,6 +57,8 @@ type fositeStore struct {
 	// OpenID Connect state by the code itself, which must not be stored.
 	codeSignature func(ctx context.Context, code string) string
 	audit         audit.Recorder
+	// grace is the refresh-token grace window; zero turns it off.
+	grace time.Duration
 }
 
 var (
@@ -284,7 +289,11 @@ func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, 
 }
 
 func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindRefresh, signature, session, fosite.ErrInactiveToken)
+	req, err := s.get(ctx, storage.KindRefresh, signature, session, fosite.ErrInactiveToken)
+	if errors.Is(err, fosite.ErrInactiveToken) && s.inGrace(ctx, signature) {
+		return nil, errInGrace
+	}
+	return req, err
 }
 
 func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
@@ -308,6 +317,11 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signatur
 			return fosite.ErrInactiveToken
 		}
 		return err
+	}
+	if s.grace > 0 {
+		if err := s.openGrace(ctx, t); err != nil {
+			return err
+		}
 	}
 	if t.AccessSignature == "" {
 		return nil

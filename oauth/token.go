@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"gatehouse/clients"
 )
 
 // Metrics counts protocol events for the operator.
@@ -29,7 +31,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
-	case "", "authorization_code", "refresh_token", "client_credentials":
+	case "", "authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode:
 	default:
 		// fosite reports a grant no handler takes as invalid_request; RFC
 		// 6749 §5.2 names it. The password and implicit grants are gone
@@ -38,6 +40,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := h.provider.NewAccessRequest(ctx, r, newSession())
+	if errors.Is(err, errInGrace) {
+		h.replayGrace(w, r, ar)
+		return
+	}
 	if err != nil {
 		h.writeTokenError(w, r, ar, err)
 		return
@@ -59,9 +65,23 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := h.provider.NewAccessResponse(ctx, ar)
+	if err != nil && h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") &&
+		h.fs.inGrace(ctx, h.strategy.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))) {
+		// A racing rotation of the same token won between fosite's read
+		// and this request's own rotation.
+		h.replayGrace(w, r, ar)
+		return
+	}
 	if err != nil {
 		h.writeTokenError(w, r, ar, err)
 		return
+	}
+	if h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") {
+		// Until this is stored, a repeat of the request waits for it
+		// (replayGrace); failing to store it only costs that repeat.
+		if err := h.sealGrace(ctx, r.PostForm.Get("refresh_token"), resp); err != nil {
+			h.Logger.ErrorContext(ctx, "store refresh grace answer", "err", err)
+		}
 	}
 	h.provider.WriteAccessResponse(ctx, w, ar, resp)
 	if h.Metrics != nil {

@@ -42,9 +42,12 @@ type Client struct {
 	RedirectURIs []string
 	Scopes       []string
 	GrantTypes   []string
-	Origin       ClientOrigin
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser afterwards.
+	PostLogoutRedirectURIs []string
+	Origin                 ClientOrigin
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // ClientOrigin records how a client was registered, which says who vouches
@@ -112,6 +115,43 @@ type Token struct {
 	RequestedAt     time.Time
 	ExpiresAt       time.Time
 	Data            []byte // the serialized OAuth request; opaque to storage
+}
+
+// DeviceStatus is where a device authorization stands.
+type DeviceStatus string
+
+const (
+	DevicePending  DeviceStatus = "pending"
+	DeviceApproved DeviceStatus = "approved"
+	DeviceDenied   DeviceStatus = "denied"
+	DeviceUsed     DeviceStatus = "used"
+)
+
+// DeviceCode is one device authorization (RFC 8628), keyed by the device
+// code's HMAC signature and found from the browser by a keyed digest of the
+// user code. Neither code is stored.
+type DeviceCode struct {
+	Signature    string
+	UserCodeHash string
+	ClientID     string
+	Status       DeviceStatus
+	Subject      string // the user who approved or denied; "" while pending
+	Interval     time.Duration
+	LastPolledAt time.Time // zero until the device first polls
+	RequestedAt  time.Time
+	ExpiresAt    time.Time
+	Data         []byte // the serialized OAuth request; opaque to storage
+}
+
+// RefreshGrace remembers a rotated refresh token for a short while, with
+// the answer its rotation got, sealed by the oauth package.
+type RefreshGrace struct {
+	Signature string // of the rotated refresh token
+	ClientID  string
+	RequestID string
+	RotatedAt time.Time
+	ExpiresAt time.Time
+	Sealed    []byte // nil until the answer is stored
 }
 
 // SigningKey is a private key for ID tokens, shared by every instance.
@@ -283,6 +323,22 @@ type Store interface {
 	// DeleteAuditEventsBefore removes events older than t (retention) and
 	// returns how many went.
 	DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// Device authorizations. DecideDeviceCode and ConsumeDeviceCode change
+	// a row only from the state they expect (pending, approved) and return
+	// ErrInactive otherwise, so of racing callers exactly one gets nil.
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error                                                       // ErrConflict
+	GetDeviceCode(ctx context.Context, signature string) (DeviceCode, error)                                        // ErrNotFound
+	GetDeviceCodeByUserCode(ctx context.Context, userCodeHash string) (DeviceCode, error)                           // ErrNotFound
+	DecideDeviceCode(ctx context.Context, signature string, status DeviceStatus, subject string, data []byte) error // ErrNotFound, ErrInactive
+	PollDeviceCode(ctx context.Context, signature string, at time.Time, interval time.Duration) error               // ErrNotFound
+	ConsumeDeviceCode(ctx context.Context, signature string) error                                                  // ErrNotFound, ErrInactive
+
+	// Refresh grace. CreateRefreshGrace returns ErrConflict for a taken
+	// signature; SealRefreshGrace ErrNotFound when there is no row.
+	CreateRefreshGrace(ctx context.Context, g RefreshGrace) error
+	SealRefreshGrace(ctx context.Context, signature string, sealed []byte) error
+	GetRefreshGrace(ctx context.Context, signature string) (RefreshGrace, error) // ErrNotFound
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

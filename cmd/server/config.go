@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gatehouse/accounts"
+	"gatehouse/oauth"
 	"gatehouse/storage/sqlstore"
 )
 
@@ -30,6 +31,7 @@ type config struct {
 	AccessTokenTTL      time.Duration
 	RefreshTokenTTL     time.Duration
 	CodeTTL             time.Duration
+	RefreshGrace        time.Duration
 	AllowQueryToken     bool
 	RequirePKCE         bool
 	Registration        bool
@@ -76,6 +78,7 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 	fs.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", time.Hour, "access token lifetime")
 	fs.DurationVar(&cfg.RefreshTokenTTL, "refresh-token-ttl", 720*time.Hour, "refresh token lifetime")
 	fs.DurationVar(&cfg.CodeTTL, "code-ttl", 10*time.Minute, "authorization code lifetime")
+	fs.DurationVar(&cfg.RefreshGrace, "refresh-grace", 0, "how long a rotated refresh token presented again by its client gets the same new tokens (0: off, at most 1m)")
 	fs.BoolVar(&cfg.AllowQueryToken, "allow-query-token", false, "accept ?access_token= on resource endpoints (RFC 6750 §2.3)")
 	fs.BoolVar(&cfg.RequirePKCE, "require-pkce", false, "require PKCE from confidential clients too")
 	cfg.Registration = true
@@ -264,6 +267,9 @@ func (c *config) validate() error {
 	}
 	if c.RegistrationToken != "" && !c.DynamicRegistration {
 		errs = append(errs, fmt.Errorf("--registration-token needs --dynamic-registration"))
+	}
+	if c.RefreshGrace < 0 || c.RefreshGrace > oauth.MaxRefreshGrace {
+		errs = append(errs, fmt.Errorf("--refresh-grace (GATEHOUSE_REFRESH_GRACE): %s is out of range (want 0, which is off, up to %s)", c.RefreshGrace, oauth.MaxRefreshGrace))
 	}
 	if c.DBMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--db-max-conns (GATEHOUSE_DB_MAX_CONNS): %d is not positive (want e.g. 10)", c.DBMaxConns))

@@ -179,6 +179,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		CodeTTL:             cfg.CodeTTL,
+		RefreshGrace:        cfg.RefreshGrace,
 		RequirePKCE:         cfg.RequirePKCE,
 		AllowQueryToken:     cfg.AllowQueryToken,
 		DynamicRegistration: cfg.DynamicRegistration,
@@ -194,7 +195,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	}
 
 	mux := http.NewServeMux()
-	(&accounts.Handler{
+	accountsHandler := &accounts.Handler{
 		Store:            store,
 		Sessions:         sessions,
 		Logger:           logger,
@@ -206,7 +207,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		FailedLogins:     m.failedLogins,
 		Audit:            auditLog,
 		Activity:         store,
-	}).Mount(mux)
+	}
+	accountsHandler.Mount(mux)
+	oauthHandler.DeviceLimiter = &accounts.StoreLimiter{Store: store}
+	oauthHandler.ClientAddress = accountsHandler.ClientAddress
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
 		id, ok := sessions.Identity(r)
@@ -243,9 +247,11 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	// Browsers must not post forms across sites; the JSON endpoints are
 	// exempt because apps in other origins call them by design and they
 	// carry no ambient credentials (client secrets, codes or bearer tokens
-	// are sent explicitly).
+	// are sent explicitly). Relying parties may post sign-out requests, so
+	// POST /oauth2/logout checks the origin itself, and only where it ends
+	// a session on the user's confirmation.
 	cop := http.NewCrossOriginProtection()
-	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /userinfo", "/api/"} {
+	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /oauth2/device/authorize", "POST /oauth2/logout", "POST /userinfo", "/api/"} {
 		cop.AddInsecureBypassPattern(p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -121,6 +121,8 @@ func expiredSets(now time.Time) []expiredSet {
 		{"old login failures", qDeleteOldLoginFailures, retention},
 		{"expired sessions", qDeleteExpiredSessions, now},
 		{"old request counts", qDeleteOldRequestCounts, retention},
+		{"expired device codes", qDeleteExpiredDeviceCodes, now},
+		{"expired refresh grace answers", qDeleteExpiredRefreshGrace, now},
 	}
 }
 

@@ -96,6 +96,8 @@ type AppFormView struct {
 	Public       bool
 	Scope        string // space-separated
 	Error        string
+	// PostLogoutRedirectURIs, one per line, are where sign-out may return.
+	PostLogoutRedirectURIs string
 }
 
 // AppView shows one app; Secret is non-empty only right after creation or
@@ -108,6 +110,8 @@ type AppView struct {
 	Secret       string
 	RedirectURIs string // for the edit form, one per line
 	Error        string
+	// PostLogoutRedirectURIs, one per line, for the edit form.
+	PostLogoutRedirectURIs string
 }
 
 type ConnectionsView struct {
