@@ -125,6 +125,10 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosi
 		h.writeAuthorizeError(w, r, ar, err)
 		return nil, false
 	}
+	if err := h.grantResources(ar); err != nil {
+		h.writeAuthorizeError(w, r, ar, err)
+		return nil, false
+	}
 	return ar, true
 }
 

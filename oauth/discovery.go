@@ -86,12 +86,12 @@ func writeCacheableJSON(w http.ResponseWriter, v any) {
 
 // userinfo is the OpenID Connect UserInfo endpoint.
 func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.verifyBearer(w, r)
+	p, ok := h.verifyBearer(w, r, "")
 	if !ok {
 		return
 	}
 	if p.UserID == "" || !slices.Contains(p.Scopes, "openid") {
-		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.")
+		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.", "")
 		return
 	}
 	claims := map[string]string{"sub": p.UserID}

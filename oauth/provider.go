@@ -80,7 +80,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		// Exact matching: books:write must never be read as a prefix of
 		// anything, and the wildcard default would accept "books.*" forms.
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		AudienceMatchingStrategy:       audienceStrategy(cfg.Issuer),
 		EnforcePKCE:                    cfg.RequirePKCE,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
@@ -91,7 +91,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
 	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
-	provider := compose.Compose(fc, fs,
+	provider := compose.Compose(fc, audienceStore{fs},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
 			OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keys.privateKey, fc),
@@ -132,6 +132,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", h.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	h.mountResources(mux)
 	mux.HandleFunc("GET /account/connections", h.connections)
 	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
 }
