@@ -91,7 +91,10 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 // authorizeRequest parses and validates an authorization request, writing
 // the error itself when it fails.
 func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosite.AuthorizeRequester, bool) {
-	ctx := r.Context()
+	ctx, ok := h.documentRequest(w, r)
+	if !ok {
+		return nil, false
+	}
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
@@ -267,6 +270,7 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, ar fosite.
 		Scopes:         clients.DescribeScopes(ar.GetRequestedScopes()),
 		Action:         action,
 		SwitchReturnTo: "/login?return_to=" + url.QueryEscape(action),
+		DocumentHost:   h.documentHost(c.ID),
 	}))
 }
 

@@ -34,6 +34,7 @@ type metadata struct {
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 func (h *Handler) metadata() metadata {
@@ -59,6 +60,7 @@ func (h *Handler) metadata() metadata {
 		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username"},
 		PromptValuesSupported:             []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameter: true,
+		ClientIDMetadataDocumentSupported: h.docs != nil,
 	}
 	if h.cfg.DynamicRegistration {
 		m.RegistrationEndpoint = iss + "/oauth2/register"

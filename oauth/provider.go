@@ -37,6 +37,11 @@ type Config struct {
 	DynamicRegistration bool
 	// SecretHasher compares client secrets.
 	SecretHasher fosite.Hasher
+	// ClientMetadataDocuments accepts https URLs naming client metadata
+	// documents as client_id; ClientMetadataAllowLoopback also accepts
+	// http and loopback addresses for them (development and tests only).
+	ClientMetadataDocuments     bool
+	ClientMetadataAllowLoopback bool
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -51,6 +56,7 @@ type Handler struct {
 	Metrics Metrics
 
 	cfg      Config
+	docs     *documents // nil when metadata documents are off
 	provider fosite.OAuth2Provider
 	strategy *oauth2.HMACSHAStrategy
 	keys     *keyring
@@ -90,7 +96,11 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
-	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
+	var docs *documents
+	if cfg.ClientMetadataDocuments {
+		docs = newDocuments(store, cfg.ClientMetadataAllowLoopback)
+	}
+	fs := &fositeStore{db: documentStore{Store: store, docs: docs}, codeSignature: strategy.AuthorizeCodeSignature}
 	provider := compose.Compose(fc, audienceStore{fs},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
@@ -114,6 +124,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		Sessions: sessions,
 		NewPage:  newPage,
 		cfg:      cfg,
+		docs:     docs,
 		provider: provider,
 		strategy: strategy,
 		keys:     keys,

@@ -30,10 +30,14 @@ type config struct {
 	RequirePKCE         bool
 	Registration        bool
 	DynamicRegistration bool
-	LogFormat           string
-	LogLevel            string
-	CleanupInterval     time.Duration
-	TrustedProxies      []netip.Prefix
+	// ClientMetadataDocuments and ClientMetadataAllowLoopback: client_id
+	// URLs naming metadata documents, and (development only) on loopback.
+	ClientMetadataDocuments     bool
+	ClientMetadataAllowLoopback bool
+	LogFormat                   string
+	LogLevel                    string
+	CleanupInterval             time.Duration
+	TrustedProxies              []netip.Prefix
 }
 
 // newFlagSet declares the flags shared by the server and every subcommand,
@@ -80,6 +84,19 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 	})
 	cfg.Registration = true
 	fs.BoolVar(&cfg.DynamicRegistration, "dynamic-registration", false, "enable RFC 7591 client registration at POST /oauth2/register")
+	fs.Func("client-metadata-documents", "on or off: accept https URLs naming client metadata documents as client_id (default on)", func(s string) error {
+		switch s {
+		case "on", "true", "1":
+			cfg.ClientMetadataDocuments = true
+		case "off", "false", "0":
+			cfg.ClientMetadataDocuments = false
+		default:
+			return errors.New("want on or off")
+		}
+		return nil
+	})
+	cfg.ClientMetadataDocuments = true
+	fs.BoolVar(&cfg.ClientMetadataAllowLoopback, "client-metadata-allow-loopback", false, "also fetch client metadata documents over http and from loopback addresses (development and tests only)")
 	fs.Func("trusted-proxies", "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For names the client", func(s string) error {
 		cfg.TrustedProxies = nil
 		for _, v := range strings.Split(s, ",") {

@@ -178,6 +178,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		AllowQueryToken:     cfg.AllowQueryToken,
 		DynamicRegistration: cfg.DynamicRegistration,
 		SecretHasher:        clients.SecretHasher{},
+
+		ClientMetadataDocuments:     cfg.ClientMetadataDocuments,
+		ClientMetadataAllowLoopback: cfg.ClientMetadataAllowLoopback,
 	}, logger, newPage)
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// pkce is one PKCE verifier and its S256 challenge.
+type pkce struct{ verifier, challenge string }
+
+func newPKCE(t *testing.T) pkce {
+	v := newState(t) + newState(t) + newState(t) + newState(t)
+	sum := sha256.Sum256([]byte(v))
+	return pkce{v, base64.RawURLEncoding.EncodeToString(sum[:])}
+}
+
+// authorizeCode runs the authorization request q (response_type, PKCE and
+// state are added) through b and returns the redirect back.
+func authorizeCode(t *testing.T, srv *testServer, b *browser, q url.Values, p pkce, user, pass string) *url.URL {
+	t.Helper()
+	q.Set("response_type", "code")
+	q.Set("code_challenge", p.challenge)
+	q.Set("code_challenge_method", "S256")
+	q.Set("state", newState(t))
+	return b.signInAndAuthorize(srv.URL+"/oauth2/authorize?"+q.Encode(), user, pass, "allow")
+}
+
+func audience(m map[string]any) []string {
+	var out []string
+	for _, a := range m["aud"].([]any) {
+		out = append(out, a.(string))
+	}
+	return out
+}
+
+// mcpPost sends one JSON-RPC message to /mcp with a bearer token.
+func mcpPost(t *testing.T, base, token string, msg string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", bytes.NewReader([]byte(msg)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	return resp
+}
+
+const mcpInitialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+
+func TestResourceIndicators(t *testing.T) {
+	srv := newTestServer(t)
+	srv.mustCreateUser(t, "alice", "alice-password")
+	c, secret := srv.mustCreateClient(t, createReg("Resource App"))
+	books, mcpURI := srv.URL+"/api/books", srv.URL+"/mcp"
+	b := newBrowser(t, srv.URL)
+
+	exchange := func(t *testing.T, resources []string, tokenResources []string) (access, refresh string) {
+		t.Helper()
+		p := newPKCE(t)
+		q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {"books:read books:write offline_access"}, "resource": resources}
+		back := authorizeCode(t, srv, b, q, p, "alice", "alice-password")
+		code := back.Query().Get("code")
+		if code == "" {
+			t.Fatalf("no code: %s", back)
+		}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {p.verifier}, "resource": tokenResources}
+		resp, out := tokenRequest(t, srv.URL, form, c.ID, secret)
+		wantStatus(t, resp, fmtErr(out), http.StatusOK)
+		return out["access_token"].(string), out["refresh_token"].(string)
+	}
+
+	t.Run("books audience", func(t *testing.T) {
+		access, _ := exchange(t, []string{books}, nil)
+		if got := audience(introspect(t, srv.URL, access, c.ID, secret)); !slices.Equal(got, []string{books}) {
+			t.Errorf("aud = %v, want [%s]", got, books)
+		}
+		if resp, _ := api(t, http.MethodGet, books, access, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("books API: %d", resp.StatusCode)
+		}
+		resp := mcpPost(t, srv.URL, access, mcpInitialize)
+		ch := resp.Header.Get("WWW-Authenticate")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, `resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/mcp"`) {
+			t.Errorf("/mcp with a books token: %d %q", resp.StatusCode, ch)
+		}
+	})
+
+	t.Run("no resource", func(t *testing.T) {
+		access, _ := exchange(t, nil, nil)
+		if _, ok := introspect(t, srv.URL, access, c.ID, secret)["aud"]; ok {
+			t.Error("a token issued without resource has an aud")
+		}
+		if resp, _ := api(t, http.MethodGet, books, access, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("books API refuses a first-wave token: %d", resp.StatusCode)
+		}
+		if resp := mcpPost(t, srv.URL, access, mcpInitialize); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("/mcp takes a token with no audience: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("narrowed at the token endpoint, widened never", func(t *testing.T) {
+		access, refresh := exchange(t, []string{books, mcpURI}, []string{mcpURI})
+		if got := audience(introspect(t, srv.URL, access, c.ID, secret)); !slices.Equal(got, []string{mcpURI}) {
+			t.Errorf("aud = %v, want [%s]", got, mcpURI)
+		}
+		if resp, out := api(t, http.MethodGet, books, access, nil); resp.StatusCode != http.StatusUnauthorized || errorCode(out) != "invalid_token" {
+			t.Errorf("books API with an MCP token: %d %v", resp.StatusCode, out)
+		}
+		if resp := mcpPost(t, srv.URL, access, mcpInitialize); resp.StatusCode != http.StatusOK {
+			t.Errorf("/mcp with its own token: %d", resp.StatusCode)
+		}
+		// The refresh token keeps the whole authorization, so it can get
+		// a token for the other resource.
+		resp, out := tokenRequest(t, srv.URL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "resource": {books}}, c.ID, secret)
+		wantStatus(t, resp, fmtErr(out), http.StatusOK)
+		if got := audience(introspect(t, srv.URL, out["access_token"].(string), c.ID, secret)); !slices.Equal(got, []string{books}) {
+			t.Errorf("refreshed aud = %v, want [%s]", got, books)
+		}
+		if r, _ := api(t, http.MethodGet, books, out["access_token"].(string), nil); r.StatusCode != http.StatusOK {
+			t.Errorf("books API with the refreshed books token: %d", r.StatusCode)
+		}
+
+		_, refresh = exchange(t, []string{books}, nil)
+		resp, out = tokenRequest(t, srv.URL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "resource": {mcpURI}}, c.ID, secret)
+		if resp.StatusCode != http.StatusBadRequest || errorCode(out) != "invalid_target" {
+			t.Errorf("refresh widening to /mcp: %d %v, want 400 invalid_target", resp.StatusCode, out)
+		}
+	})
+
+	t.Run("invalid_target", func(t *testing.T) {
+		for _, bad := range []string{"https://elsewhere.example/api", srv.URL + "/api/books/", srv.URL, srv.URL + "/mcp#x"} {
+			p := newPKCE(t)
+			q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {"books:read"}, "resource": {mcpURI, bad}}
+			back := authorizeCode(t, srv, b, q, p, "alice", "alice-password")
+			if back.Query().Get("error") != "invalid_target" || !strings.HasPrefix(back.String(), c.RedirectURIs[0]) {
+				t.Errorf("authorize with resource %q: %s, want a redirect with error=invalid_target", bad, back)
+			}
+		}
+		p := newPKCE(t)
+		q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {"books:read"}, "resource": {books}}
+		code := authorizeCode(t, srv, b, q, p, "alice", "alice-password").Query().Get("code")
+		resp, out := tokenRequest(t, srv.URL, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {p.verifier}, "resource": {"https://elsewhere.example/"}}, c.ID, secret)
+		if resp.StatusCode != http.StatusBadRequest || errorCode(out) != "invalid_target" {
+			t.Errorf("token with a foreign resource: %d %v", resp.StatusCode, out)
+		}
+		resp, out = tokenRequest(t, srv.URL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://elsewhere.example/"}}, c.ID, secret)
+		if resp.StatusCode != http.StatusBadRequest || errorCode(out) != "invalid_target" {
+			t.Errorf("client_credentials with a foreign resource: %d %v", resp.StatusCode, out)
+		}
+	})
+
+	t.Run("insufficient scope per tool", func(t *testing.T) {
+		p := newPKCE(t)
+		q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {"books:read"}, "resource": {mcpURI}}
+		code := authorizeCode(t, srv, b, q, p, "alice", "alice-password").Query().Get("code")
+		resp, out := tokenRequest(t, srv.URL, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {p.verifier}}, c.ID, secret)
+		wantStatus(t, resp, fmtErr(out), http.StatusOK)
+		access := out["access_token"].(string)
+		r := mcpPost(t, srv.URL, access, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_book","arguments":{"title":"x"}}}`)
+		ch := r.Header.Get("WWW-Authenticate")
+		if r.StatusCode != http.StatusForbidden || !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `scope="books:write"`) ||
+			!strings.Contains(ch, `resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/mcp"`) {
+			t.Errorf("add_book with books:read: %d %q", r.StatusCode, ch)
+		}
+		if r := mcpPost(t, srv.URL, access, mcpInitialize); r.StatusCode != http.StatusOK {
+			t.Errorf("initialize with books:read: %d", r.StatusCode)
+		}
+		r = mcpPost(t, srv.URL, "", mcpInitialize)
+		if r.StatusCode != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse", resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/mcp"` {
+			t.Errorf("/mcp without a token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+	})
+}
+
+func TestProtectedResourceMetadata(t *testing.T) {
+	srv := newTestServer(t)
+	for path, resource := range map[string]string{
+		"/.well-known/oauth-protected-resource/api/books": srv.URL + "/api/books",
+		"/.well-known/oauth-protected-resource/mcp":       srv.URL + "/mcp",
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Resource               string   `json:"resource"`
+			AuthorizationServers   []string `json:"authorization_servers"`
+			ScopesSupported        []string `json:"scopes_supported"`
+			BearerMethodsSupported []string `json:"bearer_methods_supported"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("%s: %d %q %v", path, resp.StatusCode, resp.Header.Get("Content-Type"), err)
+		}
+		resp.Body.Close()
+		if doc.Resource != resource || !slices.Equal(doc.AuthorizationServers, []string{srv.URL}) ||
+			!slices.Equal(doc.ScopesSupported, []string{"books:read", "books:write"}) || !slices.Equal(doc.BearerMethodsSupported, []string{"header"}) {
+			t.Errorf("%s: %+v", path, doc)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md map[string]any
+	json.NewDecoder(resp.Body).Decode(&md)
+	resp.Body.Close()
+	if md["client_id_metadata_document_supported"] != true || !slices.Contains(md["code_challenge_methods_supported"].([]any), any("S256")) {
+		t.Errorf("discovery: cimd %v, PKCE %v", md["client_id_metadata_document_supported"], md["code_challenge_methods_supported"])
+	}
+	off := newTestServer(t, "--client-metadata-documents", "off")
+	resp, _ = http.Get(off.URL + "/.well-known/oauth-authorization-server")
+	md = nil
+	json.NewDecoder(resp.Body).Decode(&md)
+	resp.Body.Close()
+	if _, ok := md["client_id_metadata_document_supported"]; ok {
+		t.Error("discovery claims metadata documents with them off")
+	}
+}
