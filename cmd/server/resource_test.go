@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/oauth2"
+
+	"gatehouse/storage"
 )
 
 // pkce is one PKCE verifier and its S256 challenge.
@@ -225,5 +232,102 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	resp.Body.Close()
 	if _, ok := md["client_id_metadata_document_supported"]; ok {
 		t.Error("discovery claims metadata documents with them off")
+	}
+}
+
+// mcpToken gets an access token for /mcp as user, with scope.
+func mcpToken(t *testing.T, srv *testServer, c storage.Client, secret, user, pass, scope string) string {
+	t.Helper()
+	p := newPKCE(t)
+	q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {scope}, "resource": {srv.URL + "/mcp"}}
+	code := authorizeCode(t, srv, newBrowser(t, srv.URL), q, p, user, pass).Query().Get("code")
+	resp, out := tokenRequest(t, srv.URL, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {p.verifier}}, c.ID, secret)
+	wantStatus(t, resp, fmtErr(out), http.StatusOK)
+	return out["access_token"].(string)
+}
+
+func staticMCPSession(t *testing.T, srv *testServer, token string) *sdk.ClientSession {
+	t.Helper()
+	hc := oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+	s, err := sdk.NewClient(&sdk.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(), &sdk.StreamableClientTransport{Endpoint: srv.URL + "/mcp", HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestMCPIsolation: each user's tools see only their own books, and a
+// session belongs to the user who opened it.
+func TestMCPIsolation(t *testing.T) {
+	srv := newTestServer(t)
+	srv.mustCreateUser(t, "alice", "alice-password")
+	srv.mustCreateUser(t, "bob", "bob-password")
+	c, secret := srv.mustCreateClient(t, createReg("Isolation App"))
+	alice := staticMCPSession(t, srv, mcpToken(t, srv, c, secret, "alice", "alice-password", "books:read books:write"))
+	bobToken := mcpToken(t, srv, c, secret, "bob", "bob-password", "books:read books:write")
+	bob := staticMCPSession(t, srv, bobToken)
+
+	var book mcpBook
+	callTool(t, alice, "add_book", map[string]any{"title": "Alice's"}, &book)
+	for _, name := range []string{"get_book", "delete_book"} {
+		if res := callTool(t, bob, name, map[string]any{"id": book.ID}, nil); !res.IsError || !strings.Contains(toolText(res), "no book") {
+			t.Errorf("bob's %s of alice's book: %v %s", name, res.IsError, toolText(res))
+		}
+	}
+	if res := callTool(t, bob, "update_book", map[string]any{"id": book.ID, "title": "Bob's now"}, nil); !res.IsError {
+		t.Error("bob updated alice's book")
+	}
+	var page struct{ Books []mcpBook }
+	callTool(t, bob, "list_books", nil, &page)
+	if len(page.Books) != 0 {
+		t.Errorf("bob lists %v", page.Books)
+	}
+	var got mcpBook
+	callTool(t, alice, "get_book", map[string]any{"id": book.ID}, &got)
+	if got.Title != "Alice's" {
+		t.Errorf("alice's book is now %+v", got)
+	}
+
+	// Bob's token with alice's session id does not reach her session.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+bobToken)
+	req.Header.Set("Mcp-Session-Id", alice.ID())
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bob in alice's session: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestMCPDynamicRegistration: an MCP client registering the way today's
+// ones do (application_type, software_id, a portless loopback redirect)
+// gets a client, and its redirect takes the port it listens on.
+func TestMCPDynamicRegistration(t *testing.T) {
+	srv := newTestServer(t, "--dynamic-registration")
+	body := `{"client_name":"Agent","redirect_uris":["http://127.0.0.1/callback"],"application_type":"native","software_id":"agent-cli","software_version":"2.1",` +
+		`"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"]}`
+	resp, err := http.Post(srv.URL+"/oauth2/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || reg["client_id"] == nil || reg["client_secret"] != nil {
+		t.Fatalf("register: %d %v", resp.StatusCode, reg)
+	}
+	p := newPKCE(t)
+	q := url.Values{"client_id": {reg["client_id"].(string)}, "redirect_uri": {"http://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/callback"}, "response_type": {"code"},
+		"scope": {"books:read"}, "resource": {srv.URL + "/mcp"}, "state": {newState(t)}, "code_challenge": {p.challenge}, "code_challenge_method": {"S256"}}
+	r, _ := newBrowser(t, srv.URL).get("/oauth2/authorize?" + q.Encode())
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+		t.Errorf("authorize on another port: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 }
