@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,10 +19,10 @@ import (
 
 // Client ID Metadata Documents: a client_id that is a URL names a client
 // described by the JSON document at that URL. The client is fetched,
-// checked and cached here, and stored as a client row, so grants and
-// tokens refer to it like to any other; whenever fosite asks for it
-// through the store, the row is refreshed from the document once the
-// cache says so.
+// checked and cached here. It is stored as a client row, so grants and
+// tokens refer to it like to any other, only when the first grant or
+// token is written for it: a document anyone can publish must not fill
+// the database before a person has allowed it anything.
 
 // Bounds on how long a fetched document is trusted, whatever its
 // Cache-Control says: long enough not to fetch on every request, short
@@ -51,7 +52,12 @@ type documents struct {
 type cachedDocument struct {
 	doc     clients.Document
 	expires time.Time
+	stored  bool // the client row matches doc
 }
+
+// maxCachedDocuments bounds the cache: every URL anyone sends as
+// client_id could otherwise stay in memory for a day.
+const maxCachedDocuments = 10000
 
 func newDocuments(db Store, allowLoopback bool) *documents {
 	return &documents{
@@ -93,13 +99,53 @@ func (d *documents) resolve(ctx context.Context, id string) (clients.Document, e
 	if err != nil {
 		return clients.Document{}, &documentError{err.Error()}
 	}
-	if err := d.store(ctx, doc.Client); err != nil {
-		return clients.Document{}, err
-	}
 	d.mu.Lock()
+	if len(d.cache) >= maxCachedDocuments {
+		d.evict(now)
+	}
 	d.cache[id] = cachedDocument{doc: doc, expires: now.Add(documentTTL(fetched.Header.Get("Cache-Control")))}
 	d.mu.Unlock()
 	return doc, nil
+}
+
+// evict drops the expired entries, or else an arbitrary tenth; d.mu is
+// held.
+func (d *documents) evict(now time.Time) {
+	for id, c := range d.cache {
+		if !now.Before(c.expires) {
+			delete(d.cache, id)
+		}
+	}
+	for id := range d.cache {
+		if len(d.cache) < maxCachedDocuments*9/10 {
+			break
+		}
+		delete(d.cache, id)
+	}
+}
+
+// ensureStored writes the row of a document client before a grant or
+// token refers to it, bringing it up to date with the document.
+func (d *documents) ensureStored(ctx context.Context, id string) error {
+	d.mu.Lock()
+	c, ok := d.cache[id]
+	d.mu.Unlock()
+	if !ok || c.stored {
+		// Not cached: it was resolved moments ago, so the row exists
+		// unless the cache was evicted in between, which the foreign key
+		// then reports.
+		return nil
+	}
+	if err := d.store(ctx, c.doc.Client); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if cur, ok := d.cache[id]; ok && cur.expires == c.expires {
+		cur.stored = true
+		d.cache[id] = cur
+	}
+	d.mu.Unlock()
+	return nil
 }
 
 // store keeps the client's row current, so grants and tokens can refer to
@@ -115,22 +161,10 @@ func (d *documents) store(ctx context.Context, c storage.Client) error {
 		// Another request stored it first; bring it up to date as below.
 	case err != nil:
 		return err
-	case old.Name == c.Name && slicesEqual(old.RedirectURIs, c.RedirectURIs) && slicesEqual(old.Scopes, c.Scopes) && slicesEqual(old.GrantTypes, c.GrantTypes):
+	case old.Name == c.Name && slices.Equal(old.RedirectURIs, c.RedirectURIs) && slices.Equal(old.Scopes, c.Scopes) && slices.Equal(old.GrantTypes, c.GrantTypes):
 		return nil
 	}
 	return d.db.UpdateClient(ctx, c)
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // documentTTL reads max-age from Cache-Control, within the bounds;
@@ -151,16 +185,40 @@ func documentTTL(cacheControl string) time.Duration {
 	return min(max(ttl, minDocumentTTL), maxDocumentTTL)
 }
 
-// documentStore is the store fosite reads clients through: a document
-// client_id resolves its document (fetching it when the cache is stale),
-// and with documents off it names no client at all, even if a row is left
-// from when they were on.
-type documentStore struct {
+// documentRows writes a document client's row before the first grant or
+// token that refers to it.
+type documentRows struct {
 	Store
 	docs *documents // nil when metadata documents are off
 }
 
+// documentStore is the store fosite reads clients through: a document
+// client_id resolves its document (fetching it when the cache is stale),
+// and with documents off it names no client at all, even if a row is left
+// from when they were on. Pages that list what a person granted read the
+// rows as they are, so a vanished document cannot hide a grant from its
+// revocation.
+type documentStore struct{ documentRows }
+
 type redirectKey struct{ clientID string }
+
+func (s documentRows) CreateToken(ctx context.Context, t storage.Token) error {
+	if s.docs != nil && isDocumentClientID(t.ClientID) {
+		if err := s.docs.ensureStored(ctx, t.ClientID); err != nil {
+			return err
+		}
+	}
+	return s.Store.CreateToken(ctx, t)
+}
+
+func (s documentRows) PutGrant(ctx context.Context, g storage.Grant) error {
+	if s.docs != nil && isDocumentClientID(g.ClientID) {
+		if err := s.docs.ensureStored(ctx, g.ClientID); err != nil {
+			return err
+		}
+	}
+	return s.Store.PutGrant(ctx, g)
+}
 
 func (s documentStore) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	if !isDocumentClientID(id) {
@@ -174,11 +232,12 @@ func (s documentStore) GetClient(ctx context.Context, id string) (storage.Client
 		return storage.Client{}, fmt.Errorf("client metadata document %s: %w", id, err)
 	}
 	c := doc.Client
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
 	// The authorization request's redirect URI, once checked against the
 	// document with the loopback rule, is presented as registered, so
 	// fosite's exact comparison takes it.
 	if u, ok := ctx.Value(redirectKey{id}).(string); ok {
-		c.RedirectURIs = append(c.RedirectURIs[:len(c.RedirectURIs):len(c.RedirectURIs)], u)
+		c.RedirectURIs = append(c.RedirectURIs, u)
 	}
 	return c, nil
 }

@@ -100,7 +100,9 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 	if cfg.ClientMetadataDocuments {
 		docs = newDocuments(store, cfg.ClientMetadataAllowLoopback)
 	}
-	fs := &fositeStore{db: documentStore{Store: store, docs: docs}, codeSignature: strategy.AuthorizeCodeSignature}
+	rows := documentRows{Store: store, docs: docs}
+	store = rows
+	fs := &fositeStore{db: documentStore{rows}, codeSignature: strategy.AuthorizeCodeSignature}
 	provider := compose.Compose(fc, audienceStore{fs},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/oauth2"
+
+	"gatehouse/storage"
 )
 
 // docServer publishes client metadata documents on loopback; each path
@@ -97,9 +100,16 @@ func TestClientMetadataDocumentFlow(t *testing.T) {
 	if !strings.Contains(body, "Doc App") || !strings.Contains(body, host) || !strings.Contains(body, "has not vetted this app") {
 		t.Errorf("the consent page does not show the document's host as unvetted identity: %.2000s", body)
 	}
+	// Nothing is stored for a document until someone allows it something.
+	if _, err := srv.store.GetClient(context.Background(), clientID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a client row exists before consent: %v", err)
+	}
 	resp, body = b.post(consentAction(t, body), url.Values{"decision": {"allow"}})
 	wantStatus(t, resp, body, http.StatusSeeOther)
 	back := mustParseURL(t, resp.Header.Get("Location"))
+	if c, err := srv.store.GetClient(context.Background(), clientID); err != nil || c.Name != "Doc App" || !c.Public {
+		t.Errorf("the client row after consent: %+v %v", c, err)
+	}
 	if !strings.HasPrefix(back.String(), redirect+"?") || back.Query().Get("state") != "state-one-xyz" || back.Query().Get("iss") != srv.URL {
 		t.Fatalf("redirected to %s, want %s with state and iss", back, redirect)
 	}
