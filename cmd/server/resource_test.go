@@ -331,3 +331,48 @@ func TestMCPDynamicRegistration(t *testing.T) {
 		t.Errorf("authorize on another port: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 }
+
+// TestMCPBadRequests: malformed transport requests get 4xx answers, never
+// a 500.
+func TestMCPBadRequests(t *testing.T) {
+	srv := newTestServer(t)
+	srv.mustCreateUser(t, "alice", "alice-password")
+	c, secret := srv.mustCreateClient(t, createReg("Bad Requests"))
+	token := mcpToken(t, srv, c, secret, "alice", "alice-password", "books:read books:write")
+	for _, tc := range []struct {
+		name, method, body, contentType, session string
+	}{
+		{"not JSON", http.MethodPost, `{"jsonrpc":`, "application/json", ""},
+		{"not JSON-RPC", http.MethodPost, `[1,2,3]`, "application/json", ""},
+		{"wrong content type", http.MethodPost, mcpInitialize, "text/plain", ""},
+		{"too large", http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":"` + strings.Repeat("x", 2<<20) + `"}}`, "application/json", ""},
+		{"unknown session", http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "application/json", "no-such-session"},
+		{"call before initialize", http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_books"}}`, "application/json", ""},
+		{"GET without a session", http.MethodGet, "", "", ""},
+		{"DELETE without a session", http.MethodDelete, "", "", ""},
+		{"DELETE unknown session", http.MethodDelete, "", "", "no-such-session"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL+"/mcp", strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.session != "" {
+				req.Header.Set("Mcp-Session-Id", tc.session)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(t, resp)
+			if resp.StatusCode >= 500 || resp.StatusCode < 400 && !strings.Contains(body, `"error"`) {
+				t.Errorf("%d %.300s", resp.StatusCode, body)
+			}
+		})
+	}
+	if strings.Contains(srv.logs.String(), token) {
+		t.Error("the access token reached the log")
+	}
+}
