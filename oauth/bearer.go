@@ -46,7 +46,7 @@ func (h *Handler) Require(res Resource, scope string) func(http.Handler) http.Ha
 	metadata := h.MetadataURL(res)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := h.verifyBearer(w, r, metadata)
+			p, ok := h.verifyBearer(w, r, metadata, res.QueryToken)
 			if !ok {
 				return
 			}
@@ -92,9 +92,10 @@ func (h *Handler) InsufficientScope(res Resource) func(w http.ResponseWriter, r 
 
 // verifyBearer extracts and checks the access token, writing the 400/401
 // itself when it fails. metadata, when set, is the resource's RFC 9728
-// document, named in every challenge (§5.1).
-func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request, metadata string) (Principal, bool) {
-	token, problem := h.bearerToken(r)
+// document, named in every challenge (§5.1); query says whether the
+// resource takes ?access_token= when the operator allows it.
+func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request, metadata string, query bool) (Principal, bool) {
+	token, problem := h.bearerToken(r, query)
 	switch {
 	case problem != "":
 		bearerError(w, http.StatusBadRequest, "invalid_request", problem, metadata)
@@ -126,10 +127,10 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request, metadata 
 // accepts ?access_token=, which leaks tokens into logs and Referer
 // headers; here the query is read only when the operator allowed it, and a
 // request using two methods at once is refused (RFC 6750 §2).
-func (h *Handler) bearerToken(r *http.Request) (token, problem string) {
+func (h *Handler) bearerToken(r *http.Request, query bool) (token, problem string) {
 	header := r.Header.Get("Authorization")
 	var fromQuery []string
-	if h.cfg.AllowQueryToken {
+	if h.cfg.AllowQueryToken && query {
 		fromQuery = r.URL.Query()["access_token"]
 	}
 	if header != "" {

@@ -88,7 +88,7 @@ func writeCacheableJSON(w http.ResponseWriter, v any) {
 
 // userinfo is the OpenID Connect UserInfo endpoint.
 func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.verifyBearer(w, r, "")
+	p, ok := h.verifyBearer(w, r, "", true)
 	if !ok {
 		return
 	}

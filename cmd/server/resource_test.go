@@ -376,3 +376,46 @@ func TestMCPBadRequests(t *testing.T) {
 		t.Error("the access token reached the log")
 	}
 }
+
+// TestMCPTransportGuards: /mcp takes its token only from the header (the
+// MCP spec forbids query tokens, even where the operator allows them for
+// the books API), and browsers cannot post to it from another origin.
+func TestMCPTransportGuards(t *testing.T) {
+	srv := newTestServer(t, "--allow-query-token")
+	srv.mustCreateUser(t, "alice", "alice-password")
+	c, secret := srv.mustCreateClient(t, createReg("Guards"))
+	token := mcpToken(t, srv, c, secret, "alice", "alice-password", "books:read")
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp?access_token="+url.QueryEscape(token), strings.NewReader(mcpInitialize))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "resource_metadata=") {
+		t.Errorf("query token at /mcp: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	r, err := http.Get(srv.URL + "/.well-known/oauth-protected-resource/api/books")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(t, r); !strings.Contains(body, `"bearer_methods_supported":["header","query"]`) {
+		t.Errorf("books metadata with --allow-query-token: %s", body)
+	}
+
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(mcpInitialize))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin POST /mcp: %d, want 403", resp.StatusCode)
+	}
+}
