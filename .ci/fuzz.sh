@@ -16,6 +16,7 @@ run() { # package target seconds
 run ./books FuzzDecodeBook 12
 run ./books FuzzDecodeCursor 12
 run ./clients FuzzValidateRedirectURI 12
+run ./clients FuzzParseDocument 12
 # Whole requests through the OAuth handler on SQLite: slower executions.
 run ./oauth FuzzTokenRequest 30
 run ./oauth FuzzAuthorizeRequest 30

@@ -59,3 +59,28 @@ func TestParseDocument(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseDocument: a document comes from anyone's server. Whatever it
+// holds, parsing never panics, and what it accepts is a public client
+// named by the URL with redirect URIs that registration would accept.
+func FuzzParseDocument(f *testing.F) {
+	const id = "https://app.example/client.json"
+	f.Add(`{"client_id":"` + id + `","client_name":"App","redirect_uris":["http://localhost/cb"],"token_endpoint_auth_method":"none"}`)
+	f.Add(`{"client_id":"` + id + `","client_name":"A","redirect_uris":["com.example.app:/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"scope":"openid"}`)
+	f.Add(`{"client_id":1}`)
+	f.Add(`null`)
+	f.Fuzz(func(t *testing.T, body string) {
+		d, err := ParseDocument(id, []byte(body), time.Now())
+		if err != nil {
+			return
+		}
+		if d.Client.ID != id || !d.Client.Public || len(d.Client.RedirectURIs) == 0 || !slices.Contains(d.Client.GrantTypes, GrantAuthorizationCode) {
+			t.Fatalf("accepted %+v", d.Client)
+		}
+		for _, u := range d.Client.RedirectURIs {
+			if ValidateRedirectURI(u) != nil {
+				t.Fatalf("accepted redirect URI %q", u)
+			}
+		}
+	})
+}
