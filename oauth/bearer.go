@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -55,7 +56,8 @@ func (h *Handler) Require(res Resource, scope string) func(http.Handler) http.Ha
 				return
 			}
 			if p.UserID == "" {
-				insufficientScope(w, scope, "This token acts for no end user; this resource needs one.", metadata)
+				// Any of the resource's scopes would do, once granted by a person.
+				insufficientScope(w, cmp.Or(scope, strings.Join(res.Scopes, " ")), "This token acts for no end user; this resource needs one.", metadata)
 				return
 			}
 			if scope != "" && !slices.Contains(p.Scopes, scope) {

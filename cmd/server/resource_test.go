@@ -16,6 +16,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/oauth2"
 
+	"gatehouse/clients"
 	"gatehouse/storage"
 )
 
@@ -161,9 +162,21 @@ func TestResourceIndicators(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || errorCode(out) != "invalid_target" {
 			t.Errorf("token with a foreign resource: %d %v", resp.StatusCode, out)
 		}
-		resp, out = tokenRequest(t, srv.URL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://elsewhere.example/"}}, c.ID, secret)
+		machine, machineSecret := srv.mustCreateClient(t, clients.Registration{Name: "Machine", GrantTypes: []string{clients.GrantClientCredentials}})
+		resp, out = tokenRequest(t, srv.URL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://elsewhere.example/"}}, machine.ID, machineSecret)
 		if resp.StatusCode != http.StatusBadRequest || errorCode(out) != "invalid_target" {
 			t.Errorf("client_credentials with a foreign resource: %d %v", resp.StatusCode, out)
+		}
+		// A client acting for itself gets a token for /mcp, which needs a
+		// person behind it.
+		resp, out = tokenRequest(t, srv.URL, url.Values{"grant_type": {"client_credentials"}, "resource": {mcpURI}}, machine.ID, machineSecret)
+		wantStatus(t, resp, fmtErr(out), http.StatusOK)
+		if got := audience(introspect(t, srv.URL, out["access_token"].(string), machine.ID, machineSecret)); !slices.Equal(got, []string{mcpURI}) {
+			t.Errorf("client_credentials aud = %v", got)
+		}
+		r := mcpPost(t, srv.URL, out["access_token"].(string), mcpInitialize)
+		if ch := r.Header.Get("WWW-Authenticate"); r.StatusCode != http.StatusForbidden || !strings.Contains(ch, `error="insufficient_scope", scope="books:read books:write"`) {
+			t.Errorf("/mcp with a client's own token: %d %q", r.StatusCode, ch)
 		}
 	})
 
