@@ -129,6 +129,13 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 // the error itself when it fails. The request is the query alone: a GET's
 // body is never read, and a POST's carries nothing but the decision.
 func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*authzRequest, bool) {
+	// A client_id naming a metadata document is fetched and checked first,
+	// so that its failures name their cause for the app's developer.
+	ctx, ok := h.documentRequest(w, r)
+	if !ok {
+		return nil, false
+	}
+	r = r.WithContext(ctx)
 	if r.Method == http.MethodPost && !h.readDecision(w, r) {
 		return nil, false
 	}
@@ -147,7 +154,7 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*aut
 		h.writeAuthorizeError(w, r, req, err)
 		return nil, false
 	}
-	ctx := context.WithValue(r.Context(), checkedClientKey{}, req.client)
+	ctx = context.WithValue(ctx, checkedClientKey{}, req.client)
 	ar, err := h.provider.NewAuthorizeRequest(ctx, formOnly(r, query))
 	if err != nil {
 		h.writeAuthorizeError(w, r, req, err)
@@ -155,6 +162,10 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*aut
 	}
 	req.ar = ar
 	if err := h.checkPKCE(ar); err != nil {
+		h.writeAuthorizeError(w, r, req, err)
+		return nil, false
+	}
+	if err := h.grantResources(ar); err != nil {
 		h.writeAuthorizeError(w, r, req, err)
 		return nil, false
 	}
@@ -195,7 +206,7 @@ func (h *Handler) checkClient(ctx context.Context, query url.Values) (*authzRequ
 	if id == "" || !utf8.ValidString(id) {
 		return nil, fosite.ErrInvalidClient
 	}
-	c, err := h.Store.GetClient(ctx, id)
+	c, err := h.fs.db.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrInvalidClient
 	}
@@ -246,7 +257,7 @@ type checkedClientKey struct{}
 // as Gatehouse checked it: with only the redirect URI it matched, so that
 // fosite's own, looser loopback matching never decides anything, and
 // without a second query for the same row.
-type checkedClients struct{ *fositeStore }
+type checkedClients struct{ audienceStore }
 
 func (s checkedClients) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	if c, ok := ctx.Value(checkedClientKey{}).(client); ok && c.ID == id {
@@ -465,6 +476,7 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, req *authz
 		Scopes:         clients.DescribeScopes(req.ar.GetRequestedScopes()),
 		Action:         action,
 		SwitchReturnTo: "/login?return_to=" + url.QueryEscape(action),
+		DocumentHost:   h.documentHost(c.ID),
 	}))
 }
 

@@ -36,6 +36,7 @@ type metadata struct {
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 func (h *Handler) metadata() metadata {
@@ -63,6 +64,7 @@ func (h *Handler) metadata() metadata {
 		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username"},
 		PromptValuesSupported:             []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameter: true,
+		ClientIDMetadataDocumentSupported: h.docs != nil,
 	}
 	if h.cfg.DynamicRegistration {
 		m.RegistrationEndpoint = iss + "/oauth2/register"
@@ -90,12 +92,12 @@ func writeCacheableJSON(w http.ResponseWriter, v any) {
 
 // userinfo is the OpenID Connect UserInfo endpoint.
 func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.verifyBearer(w, r)
+	p, ok := h.verifyBearer(w, r, "", true)
 	if !ok {
 		return
 	}
 	if p.UserID == "" || !slices.Contains(p.Scopes, "openid") {
-		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.")
+		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.", "")
 		return
 	}
 	claims := map[string]string{"sub": p.UserID}

@@ -50,6 +50,11 @@ type Config struct {
 	// RefreshGrace is how long a rotated refresh token, presented again by
 	// its client, still gets the answer its rotation got; zero is off.
 	RefreshGrace time.Duration
+	// ClientMetadataDocuments accepts https URLs naming client metadata
+	// documents as client_id; ClientMetadataAllowLoopback also accepts
+	// http and loopback addresses for them (development and tests only).
+	ClientMetadataDocuments     bool
+	ClientMetadataAllowLoopback bool
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -68,6 +73,7 @@ type Handler struct {
 	ClientAddress func(*http.Request) string
 
 	cfg      Config
+	docs     *documents // nil when metadata documents are off
 	provider fosite.OAuth2Provider
 	strategy *oauth2.HMACSHAStrategy
 	keys     *keyring
@@ -103,7 +109,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		// Exact matching: books:write must never be read as a prefix of
 		// anything, and the wildcard default would accept "books.*" forms.
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		AudienceMatchingStrategy:       audienceStrategy(cfg.Issuer),
 		EnforcePKCE:                    cfg.RequirePKCE,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
@@ -113,9 +119,15 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
-	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature, grace: cfg.RefreshGrace, audit: cfg.Audit}
+	var docs *documents
+	if cfg.ClientMetadataDocuments {
+		docs = newDocuments(store, cfg.ClientMetadataAllowLoopback)
+	}
+	rows := documentRows{Store: store, docs: docs}
+	store = rows
+	fs := &fositeStore{db: documentStore{rows}, codeSignature: strategy.AuthorizeCodeSignature, grace: cfg.RefreshGrace, audit: cfg.Audit}
 	idTokens := compose.NewOpenIDConnectStrategy(keys.privateKey, fc)
-	provider := compose.Compose(fc, checkedClients{fs},
+	provider := compose.Compose(fc, checkedClients{audienceStore{fs}},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
 			OpenIDConnectTokenStrategy: idTokens,
@@ -142,6 +154,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		Sessions:           sessions,
 		NewPage:            newPage,
 		cfg:                cfg,
+		docs:               docs,
 		provider:           provider,
 		strategy:           strategy,
 		keys:               keys,
@@ -179,6 +192,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /device", h.deviceSubmit)
 	mux.HandleFunc("GET /oauth2/logout", h.endSession)
 	mux.HandleFunc("POST /oauth2/logout", h.endSession)
+	h.mountResources(mux)
 	mux.HandleFunc("GET /account/connections", h.connections)
 	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
 }

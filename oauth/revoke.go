@@ -65,6 +65,8 @@ type introspection struct {
 	Iat       int64  `json:"iat,omitempty"`
 	Sub       string `json:"sub,omitempty"`
 	Iss       string `json:"iss,omitempty"`
+	// Aud lists the resources the token is for (RFC 8707).
+	Aud []string `json:"aud,omitempty"`
 }
 
 // introspect is POST /oauth2/introspect. Unlike fosite's own endpoint it
@@ -100,6 +102,7 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 			Iat:      ar.GetRequestedAt().Unix(),
 			Sub:      sess.Subject,
 			Iss:      h.cfg.Issuer,
+			Aud:      ar.GetGrantedAudience(),
 		}
 		if use == fosite.AccessToken {
 			answer.TokenType = "Bearer"

@@ -27,6 +27,10 @@ type Store interface {
 
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	GetClient(ctx context.Context, id string) (storage.Client, error)
+	// CreateClient and UpdateClient keep the rows of clients described by
+	// metadata documents.
+	CreateClient(ctx context.Context, c storage.Client) error // storage.ErrConflict
+	UpdateClient(ctx context.Context, c storage.Client) error // storage.ErrNotFound
 
 	PutGrant(ctx context.Context, g storage.Grant) error
 	GetGrant(ctx context.Context, userID, clientID string) (storage.Grant, error)

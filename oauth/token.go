@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -63,6 +64,14 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if s := ar.GetRequestedScopes(); ar.GetGrantTypes().ExactOne("client_credentials") && len(s) > 0 {
 		h.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q needs an end user and cannot be granted to a client acting for itself.", s[0]))
 		return
+	}
+	aud, narrowed, err := h.tokenAudience(ar)
+	if err != nil {
+		h.writeTokenError(w, r, ar, err)
+		return
+	}
+	if narrowed {
+		ctx = context.WithValue(ctx, audienceKey{}, aud)
 	}
 	resp, err := h.provider.NewAccessResponse(ctx, ar)
 	if err != nil && h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") &&

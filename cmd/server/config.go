@@ -47,6 +47,10 @@ type config struct {
 	// time.Now. Tests set it to travel in time.
 	now            func() time.Time
 	AuditRetention time.Duration
+	// ClientMetadataDocuments and ClientMetadataAllowLoopback: client_id
+	// URLs naming metadata documents, and (development only) on loopback.
+	ClientMetadataDocuments     bool
+	ClientMetadataAllowLoopback bool
 }
 
 // newFlagSet declares the flags shared by the server and every subcommand,
@@ -85,6 +89,9 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 	fs.Var(onOff{&cfg.Registration}, "registration", "on or off: whether /register lets new users sign up")
 	fs.BoolVar(&cfg.DynamicRegistration, "dynamic-registration", false, "enable RFC 7591 client registration at POST /oauth2/register")
 	fs.StringVar(&cfg.RegistrationToken, "registration-token", "", "initial access token that dynamic registration requires as a Bearer token (default: none required)")
+	cfg.ClientMetadataDocuments = true
+	fs.Var(onOff{&cfg.ClientMetadataDocuments}, "client-metadata-documents", "on or off: accept https URLs naming client metadata documents as client_id")
+	fs.BoolVar(&cfg.ClientMetadataAllowLoopback, "client-metadata-allow-loopback", false, "also fetch client metadata documents over http and from loopback addresses (development and tests only)")
 	fs.Func("trusted-proxies", "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For names the client", func(s string) error {
 		cfg.TrustedProxies = nil
 		for _, v := range strings.Split(s, ",") {

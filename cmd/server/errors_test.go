@@ -160,7 +160,7 @@ func TestErrorResponses(t *testing.T) {
 		code      string
 		challenge string
 	}{
-		{"books: no token", "GET", "/api/books", "", 401, "invalid_token", `Bearer realm="gatehouse"`},
+		{"books: no token", "GET", "/api/books", "", 401, "invalid_token", `Bearer realm="gatehouse", resource_metadata="` + srv.URL + `/.well-known/oauth-protected-resource/api/books"`},
 		{"books: bad token", "GET", "/api/books", "ory_at_bad.token", 401, "invalid_token", `Bearer realm="gatehouse", error="invalid_token"`},
 		{"books: refresh token as bearer", "GET", "/api/books", tok.RefreshToken, 401, "invalid_token", `Bearer realm="gatehouse", error="invalid_token"`},
 		{"books: missing scope", "POST", "/api/books", tok.AccessToken, 403, "insufficient_scope", `Bearer realm="gatehouse", error="insufficient_scope", scope="books:write"`},

@@ -17,6 +17,7 @@ import (
 	"gatehouse/accounts"
 	"gatehouse/books"
 	"gatehouse/clients"
+	"gatehouse/mcp"
 	"gatehouse/oauth"
 	"gatehouse/storage"
 	"gatehouse/storage/sqlstore"
@@ -185,6 +186,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		DynamicRegistration: cfg.DynamicRegistration,
 		SecretHasher:        clients.SecretHasher{},
 		Audit:               auditLog,
+
+		ClientMetadataDocuments:     cfg.ClientMetadataDocuments,
+		ClientMetadataAllowLoopback: cfg.ClientMetadataAllowLoopback,
 	}, logger, newPage)
 	if err != nil {
 		return nil, nil, err
@@ -227,6 +231,20 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		mux.Handle("POST /oauth2/register", reg)
 	}
 	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
+	mcpHandler := oauthHandler.Require(oauth.MCP, "")(mcp.New(mcp.Config{
+		Store: store,
+		Identity: func(r *http.Request) (string, []string) {
+			p, _ := oauth.PrincipalFrom(r.Context())
+			return p.UserID, p.Scopes
+		},
+		Denied:           oauthHandler.InsufficientScope(oauth.MCP),
+		ResourceMetadata: oauthHandler.MetadataURL(oauth.MCP),
+		Logger:           logger,
+		Version:          "1",
+	}))
+	mux.Handle("POST /mcp", mcpHandler)
+	mux.Handle("GET /mcp", mcpHandler)
+	mux.Handle("DELETE /mcp", mcpHandler)
 	mux.Handle("GET /static/", web.StaticHandler())
 	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("GET /metrics", m.handler())

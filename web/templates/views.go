@@ -62,6 +62,10 @@ type ConsentView struct {
 	Action string
 	// SwitchReturnTo is where "not you?" signs out and comes back to.
 	SwitchReturnTo string
+	// DocumentHost is set for an app that describes itself with a client
+	// metadata document: the host publishing it, the app's only identity,
+	// which no one at this server has checked.
+	DocumentHost string
 }
 
 // ErrorView explains a problem without redirecting anywhere.
