@@ -52,6 +52,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Use GET or POST.", http.StatusMethodNotAllowed)
 		return
 	}
+	r, ok := h.withDocument(w, r)
+	if !ok {
+		return
+	}
 	req, ok := h.authorizeRequest(w, r)
 	if !ok {
 		return
@@ -106,6 +110,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 // Cross-origin posts never get here (the server refuses them first), so
 // the decision is the signed-in user's own.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+	r, ok := h.withDocument(w, r)
+	if !ok {
+		return
+	}
 	req, ok := h.authorizeRequest(w, r)
 	if !ok {
 		return
@@ -125,17 +133,22 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorizeRequest parses and validates an authorization request, writing
-// the error itself when it fails. The request is the query alone: a GET's
-// body is never read, and a POST's carries nothing but the decision.
-func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*authzRequest, bool) {
-	// A client_id naming a metadata document is fetched and checked first,
-	// so that its failures name their cause for the app's developer.
+// withDocument resolves a client_id that names a client metadata document
+// before anything else, so that its failures name their cause for the
+// app's developer; the request it returns carries the document's checked
+// redirect URI for the client lookups that follow.
+func (h *Handler) withDocument(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	ctx, ok := h.documentRequest(w, r)
 	if !ok {
 		return nil, false
 	}
-	r = r.WithContext(ctx)
+	return r.WithContext(ctx), true
+}
+
+// authorizeRequest parses and validates an authorization request, writing
+// the error itself when it fails. The request is the query alone: a GET's
+// body is never read, and a POST's carries nothing but the decision.
+func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*authzRequest, bool) {
 	if r.Method == http.MethodPost && !h.readDecision(w, r) {
 		return nil, false
 	}
@@ -154,7 +167,7 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*aut
 		h.writeAuthorizeError(w, r, req, err)
 		return nil, false
 	}
-	ctx = context.WithValue(ctx, checkedClientKey{}, req.client)
+	ctx := context.WithValue(r.Context(), checkedClientKey{}, req.client)
 	ar, err := h.provider.NewAuthorizeRequest(ctx, formOnly(r, query))
 	if err != nil {
 		h.writeAuthorizeError(w, r, req, err)

@@ -208,6 +208,8 @@ type clientJSON struct {
 	GrantTypes   []string  `json:"grant_types"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
@@ -221,6 +223,8 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		GrantTypes:   c.GrantTypes,
 		CreatedAt:    c.CreatedAt,
 		UpdatedAt:    c.UpdatedAt,
+
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 	}
 }
 
@@ -249,17 +253,18 @@ func clientsCommand() *command {
 				summary: "register a client and print it as JSON, with its secret (shown only now)",
 				flags: func(fs *flag.FlagSet, cfg *config) runFunc {
 					var reg clients.Registration
-					var uris, grants repeated
+					var uris, grants, logoutURIs repeated
 					fs.StringVar(&reg.Name, "name", "", "the app's name, shown on the consent page")
 					fs.Var(&uris, "redirect-uri", "a redirect URI (repeat for several)")
 					fs.BoolVar(&reg.Public, "public", false, "a public client (no secret; PKCE required)")
 					fs.StringVar(&reg.Scope, "scope", "", "space-separated scopes (default: all)")
-					fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeat) (default: authorization_code and refresh_token)")
+					fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or "+clients.GrantDeviceCode+" (repeat) (default: authorization_code and refresh_token)")
+					fs.Var(&logoutURIs, "post-logout-redirect-uri", "where sign-out may send the browser back (repeat for several)")
 					return func(ctx context.Context, cio cmdIO, args []string) error {
 						if err := wantArgs(args, 0, "server clients create --name N --redirect-uri U"); err != nil {
 							return err
 						}
-						reg.RedirectURIs, reg.GrantTypes, reg.Origin = uris, grants, storage.OriginCLI
+						reg.RedirectURIs, reg.GrantTypes, reg.PostLogoutRedirectURIs, reg.Origin = uris, grants, logoutURIs, storage.OriginCLI
 						return withStore(ctx, cfg, func(store storage.Store) error {
 							c, secret, err := clients.Register(ctx, store, reg, time.Now())
 							if err != nil {

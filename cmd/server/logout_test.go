@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -21,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"gatehouse/clients"
+	"gatehouse/storage"
 )
 
 const logoutReturn = "https://app.example/signed-out"
@@ -68,11 +71,35 @@ func signIDToken(t *testing.T, srv *testServer, claims jwt.Claims) string {
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("signing keys: %v", err)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(keys[0].PrivateKey)
+	k, err := x509.ParsePKCS8PrivateKey(openSigningKey(t, keys[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return signWith(t, k, keys[0].ID, claims)
+}
+
+// openSigningKey unseals a stored signing key as the server does: AES-GCM
+// under the key derived from the test secret, the key id as associated
+// data, the nonce first.
+func openSigningKey(t *testing.T, k storage.SigningKey) []byte {
+	t.Helper()
+	if !k.Sealed {
+		return k.PrivateKey
+	}
+	block, err := aes.NewCipher(derive([]byte(testSecret), "signing-key-seal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := aead.NonceSize()
+	der, err := aead.Open(nil, k.PrivateKey[:n], k.PrivateKey[n:], []byte(k.ID))
+	if err != nil {
+		t.Fatalf("open signing key %s: %v", k.ID, err)
+	}
+	return der
 }
 
 func signWith(t *testing.T, key any, kid string, claims jwt.Claims) string {
