@@ -1,10 +1,10 @@
 package main
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
