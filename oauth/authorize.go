@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"maps"
 	"net/http"
@@ -168,7 +169,7 @@ func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*aut
 		return nil, false
 	}
 	ctx := context.WithValue(r.Context(), checkedClientKey{}, req.client)
-	ar, err := h.provider.NewAuthorizeRequest(ctx, formOnly(r, query))
+	ar, err := h.provider.NewAuthorizeRequest(ctx, formOnly(r, withPKCEState(query)))
 	if err != nil {
 		h.writeAuthorizeError(w, r, req, err)
 		return nil, false
@@ -277,6 +278,20 @@ func (s checkedClients) GetClient(ctx context.Context, id string) (fosite.Client
 		return c, nil
 	}
 	return s.fositeStore.GetClient(ctx, id)
+}
+
+// withPKCEState lets a PKCE request leave out state, as OAuth 2.1 and RFC
+// 9700 §2.1.1 allow (PKCE already ties the response to the client that
+// asked) and as MCP clients do: fosite insists on a state, so it is given
+// one of its own that never leaves the server, since responses carry
+// req.state, the client's. A request without PKCE still needs a state.
+func withPKCEState(query url.Values) url.Values {
+	if query.Has("state") || query.Get("code_challenge") == "" {
+		return query
+	}
+	q := maps.Clone(query)
+	q.Set("state", rand.Text())
+	return q
 }
 
 // formOnly is r as fosite may see it: its form is query, already parsed,
@@ -464,6 +479,10 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 		audit.Record(ctx, h.cfg.Audit, audit.Event{Type: audit.ConsentGranted, Actor: user.UserID, Subject: user.UserID, Client: ar.GetClient().GetID(), Detail: map[string]string{"scope": strings.Join(ar.GetRequestedScopes(), " ")}})
 	}
 	params := resp.GetParameters()
+	params.Del("state")
+	if req.state != "" {
+		params.Set("state", req.state)
+	}
 	params.Set("iss", h.cfg.Issuer)
 	h.respond(w, r, req, params)
 }

@@ -619,3 +619,35 @@ func TestHSTS(t *testing.T) {
 		}
 	}
 }
+
+// TestStateOptionalWithPKCE: a PKCE request may leave out state (OAuth 2.1,
+// RFC 9700 §2.1.1; MCP clients do), and the answer then carries none; a
+// request without PKCE still needs one.
+func TestStateOptionalWithPKCE(t *testing.T) {
+	srv := newTestServer(t)
+	srv.mustCreateUser(t, "alice", "correct horse battery")
+	c, secret := srv.mustCreateClient(t, clients.Registration{RedirectURIs: []string{"https://app.example/cb"}})
+	conf := srv.oauthConfig(c, secret, "books:read")
+	b := newBrowser(t, srv.URL)
+	v := oauth2.GenerateVerifier()
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example/cb"}, "scope": {"books:read"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(v)}, "code_challenge_method": {"S256"},
+	}
+	back := b.signInAndAuthorize(srv.URL+"/oauth2/authorize?"+q.Encode(), "alice", "correct horse battery", "allow")
+	if back.Query().Has("state") || back.Query().Get("code") == "" {
+		t.Fatalf("redirect %s: want a code and no state", back)
+	}
+	if _, err := conf.Exchange(t.Context(), back.Query().Get("code"), oauth2.VerifierOption(v)); err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+
+	q.Del("code_challenge")
+	q.Del("code_challenge_method")
+	resp, body := b.get("/oauth2/authorize?" + q.Encode())
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	loc := mustParseURL(t, resp.Header.Get("Location"))
+	if loc.Query().Get("error") != "invalid_state" || loc.Query().Has("code") {
+		t.Fatalf("without PKCE or state: %s", loc)
+	}
+}
