@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -182,7 +183,8 @@ func FuzzTokenRequest(f *testing.F) {
 		default:
 			t.Fatalf("status %d: %v", w.Code, out)
 		}
-		if w.Code == http.StatusOK && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		// Media types are case-insensitive (RFC 9110 §8.3.1).
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); w.Code == http.StatusOK && mt != "application/x-www-form-urlencoded" {
 			t.Fatalf("200 to a body of type %q", r.Header.Get("Content-Type"))
 		}
 	})
