@@ -390,6 +390,12 @@ func ClientAddress(r *http.Request, trustedProxies []netip.Prefix) string {
 // addressKey is what the per-address limit counts for an address: an IPv6
 // address by its /64, the smallest block a site is given, since anyone
 // holding one can use any of its 2^64 addresses; an IPv4 address as is.
+// LimitAddress is the client address the per-address limits count: the
+// address a request came from (see ClientAddress), an IPv6 one as its /64.
+func LimitAddress(r *http.Request, trustedProxies []netip.Prefix) string {
+	return addressKey(ClientAddress(r, trustedProxies))
+}
+
 func addressKey(addr string) string {
 	a, err := netip.ParseAddr(addr)
 	if err != nil || !a.Is6() {

@@ -12,7 +12,6 @@ import (
 	"math"
 	"mime"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,15 +64,15 @@ type RegistrationLimit struct {
 	Store  RequestCounter
 	Max    int
 	Window time.Duration
-	// TrustedProxies are the load balancers whose X-Forwarded-For names
-	// the client, as for the sign-in limit.
-	TrustedProxies []netip.Prefix
+	// Address names the client a request counts against: the sign-in
+	// limit's address (an IPv6 /64), so both limits see one client alike.
+	Address func(*http.Request) string
 }
 
 // wait counts the request of r and returns how long its address must wait,
 // zero when the request may go on.
 func (l *RegistrationLimit) wait(ctx context.Context, r *http.Request, now time.Time) (time.Duration, error) {
-	n, start, err := l.Store.CountRequest(ctx, "oauth2/register "+clientAddress(r, l.TrustedProxies), now, l.Window)
+	n, start, err := l.Store.CountRequest(ctx, "oauth2/register "+l.Address(r), now, l.Window)
 	if err != nil {
 		return 0, fmt.Errorf("registration limit: %w", err)
 	}
@@ -81,39 +80,6 @@ func (l *RegistrationLimit) wait(ctx context.Context, r *http.Request, now time.
 		return 0, nil
 	}
 	return max(start.Add(l.Window).Sub(now), time.Second), nil
-}
-
-// clientAddress is the address a registration counts against: the TCP
-// peer or, behind one of trusted, the last X-Forwarded-For entry that is
-// not itself trusted (the sign-in limit's rule; entries further left are
-// the client's own words). An IPv6 address counts as its /64, which a
-// single host commonly holds whole.
-func clientAddress(r *http.Request, trusted []netip.Prefix) string {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	isTrusted := func(a netip.Addr) bool {
-		return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
-	}
-	addr := peer.Addr().Unmap()
-	if isTrusted(addr) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break
-			}
-			addr = hop.Unmap()
-			if !isTrusted(addr) {
-				break
-			}
-		}
-	}
-	if addr.Is6() {
-		return netip.PrefixFrom(addr, 64).Masked().String()
-	}
-	return addr.String()
 }
 
 // authorized reports whether r carries the initial access token. Digests of

@@ -227,7 +227,8 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		reg := clients.NewRegistrationEndpoint(store, logger)
 		reg.InitialAccessToken = cfg.RegistrationToken
 		reg.Audit = auditLog
-		reg.Limit = &clients.RegistrationLimit{Store: store, Max: registrationsPerHour, Window: time.Hour, TrustedProxies: cfg.TrustedProxies}
+		reg.Limit = &clients.RegistrationLimit{Store: store, Max: registrationsPerHour, Window: time.Hour,
+			Address: func(r *http.Request) string { return accounts.LimitAddress(r, cfg.TrustedProxies) }}
 		mux.Handle("POST /oauth2/register", reg)
 	}
 	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
