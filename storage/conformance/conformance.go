@@ -30,6 +30,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Books", bookTests},
 		{"SigningKeys", signingKeyTests},
 		{"LoginFailures", loginFailureTests},
+		{"Email", emailTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
 	}

@@ -103,7 +103,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	if err != nil {
 		return tokens + failures, fmt.Errorf("delete old login failures: %w", err)
 	}
-	return tokens + failures, nil
+	links, err := s.deleteBatches(ctx, qDeleteExpiredEmail, now)
+	if err != nil {
+		return tokens + failures + links, fmt.Errorf("delete expired email tokens: %w", err)
+	}
+	return tokens + failures + links, nil
 }
 
 // deleteBatches runs q, a delete of at most expiredBatch rows older than
