@@ -45,6 +45,9 @@ type Handler struct {
 	// FailedLogins, when set, counts sign-ins refused for a wrong username
 	// or password.
 	FailedLogins interface{ Inc() }
+	// Email, when set, mails a confirmation link to an address given at
+	// registration.
+	Email *Email
 }
 
 // maxFormBytes caps every page form; the largest legitimate one is a few
@@ -202,9 +205,10 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	view := templates.RegisterView{
 		Page:     h.NewPage(r, "Create an account"),
 		Username: r.PostForm.Get("username"),
+		Email:    r.PostForm.Get("email"),
 		ReturnTo: SafeReturnTo(r.PostForm.Get("return_to")),
 	}
-	user, err := Register(r.Context(), h.Store, view.Username, r.PostForm.Get("password"), h.Now())
+	user, err := RegisterWithEmail(r.Context(), h.Store, view.Username, r.PostForm.Get("password"), view.Email, h.Now())
 	var invalid *ValidationError
 	switch {
 	case errors.As(err, &invalid):
@@ -221,7 +225,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusInternalServerError, templates.Register(view))
 		return
 	}
-	h.signIn(w, r, user, view.ReturnTo)
+	h.welcome(w, r, user, view.ReturnTo)
 }
 
 func (h *Handler) closed(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,7 @@ type LoginView struct {
 type RegisterView struct {
 	Page
 	Username string
+	Email    string
 	ReturnTo string
 	Error    string
 }
