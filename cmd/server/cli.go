@@ -45,6 +45,9 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "set-email" {
+		return setEmailCommand(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New("usage: server users create --username U --password-stdin")
 	}

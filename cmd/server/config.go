@@ -34,6 +34,8 @@ type config struct {
 	LogLevel            string
 	CleanupInterval     time.Duration
 	TrustedProxies      []netip.Prefix
+	SMTPURL             string
+	MailFrom            string
 }
 
 // newFlagSet declares the flags shared by the server and every subcommand,
@@ -98,6 +100,8 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "SMTP relay for verification and password reset mail: smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://… (default: no mail)")
+	fs.StringVar(&cfg.MailFrom, "mail-from", "", "From address of the mail, for example \"Gatehouse <noreply@example.com>\"")
 	fs.DurationVar(&cfg.CleanupInterval, "cleanup-interval", 10*time.Minute, "how often expired codes and tokens are deleted")
 }
 
@@ -140,6 +144,9 @@ func (c *config) validate() error {
 	}
 	if c.DBMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--db-max-conns must be positive"))
+	}
+	if (c.SMTPURL == "") != (c.MailFrom == "") {
+		errs = append(errs, fmt.Errorf("--smtp-url and --mail-from go together"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format must be text or json"))

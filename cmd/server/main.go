@@ -4,6 +4,7 @@
 //	server [serve] [flags]           run the server (migrations first)
 //	server migrate [flags]           apply database migrations and exit
 //	server users create --username U --password-stdin
+//	server users set-email --username U --email E [--verified]
 //	server clients create --name N --redirect-uri U [--public] [--scope S] [--grant-type G]
 //	server clients list | server clients delete ID
 package main

@@ -187,6 +187,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		m.registerPools(p.PoolStats)
 	}
 
+	emailPages, err := newEmailPages(cfg, store, sessions, logger, newPage)
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
 	(&accounts.Handler{
 		Store:            store,
@@ -199,7 +203,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		TrustedProxies:   cfg.TrustedProxies,
 		Now:              time.Now,
 		FailedLogins:     m.failedLogins,
+		Email:            emailPages,
 	}).Mount(mux)
+	emailPages.Mount(mux)
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
 		id, ok := sessions.Identity(r)
