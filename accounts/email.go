@@ -89,7 +89,8 @@ func (h *Email) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/email", h.settingsPage)
 	mux.HandleFunc("POST /account/email", h.change)
 	mux.HandleFunc("POST /account/email/resend", h.resend)
-	mux.HandleFunc("GET /email/verify", h.verify)
+	mux.HandleFunc("GET /email/verify", h.verifyPage)
+	mux.HandleFunc("POST /email/verify", h.verify)
 	mux.HandleFunc("GET /password/forgot", h.forgotPage)
 	mux.HandleFunc("POST /password/forgot", h.forgot)
 	mux.HandleFunc("GET /password/reset", h.resetPage)
@@ -385,11 +386,39 @@ func (h *Email) linkFailed(w http.ResponseWriter, r *http.Request, err error) {
 	h.message(w, r, le.status, le.heading, le.message)
 }
 
-// verify confirms an address. Opening the link is the proof, so it works
-// without signing in; a link scanner that opens it proves the same.
-func (h *Email) verify(w http.ResponseWriter, r *http.Request) {
+// verifyPage asks to confirm: only the form's POST uses the link. A mail
+// scanner that opens every link must not verify an address someone else
+// typed into their own account.
+func (h *Email) verifyPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ctx, token := r.Context(), r.URL.Query().Get("token")
+	t, err := h.link(ctx, token, storage.PurposeVerify)
+	if err != nil {
+		h.linkFailed(w, r, err)
+		return
+	}
+	u, err := h.Store.GetUser(ctx, t.UserID)
+	if err != nil {
+		h.linkFailed(w, r, err)
+		return
+	}
+	if !strings.EqualFold(u.Email, t.Email) {
+		h.linkFailed(w, r, errLinkStale)
+		return
+	}
+	h.render(w, r, http.StatusOK, templates.ConfirmEmail(templates.ConfirmEmailView{
+		Page: h.NewPage(r, "Confirm your email address"), Token: token, Email: t.Email, Username: u.Username,
+	}))
+}
+
+// verify uses the link and verifies the address it was sent to, if the
+// account still has it. It needs no sign-in: holding the link is the proof.
+func (h *Email) verify(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if !parseForm(w, r) {
+		return
+	}
+	ctx, token := r.Context(), r.PostForm.Get("token")
 	var t storage.EmailToken
 	err := h.Store.InTx(ctx, func(ctx context.Context) error {
 		var err error

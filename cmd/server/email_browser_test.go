@@ -23,7 +23,14 @@ func TestBrowserEmail(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".tiles")),
 	)
 	link := mailedLink(t, smtp.Next(t), "/email/verify")
-	do(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("main h1")))
+	do(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`form[action="/email/verify"]`)))
+	wantText(t, ctx, "Confirm your email address", "ada@example.com", "ada")
+	checkLabels(t, ctx)
+	screenshot(t, ctx, "email-confirm.png")
+	do(t, ctx,
+		chromedp.Click(chromedp.CSS(`form[action="/email/verify"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`main a[href="/"]`)),
+	)
 	wantText(t, ctx, "Address confirmed", "ada@example.com")
 
 	do(t, ctx, chromedp.Navigate(srv.URL+"/account/email"), chromedp.WaitVisible(chromedp.ID("email-new")))

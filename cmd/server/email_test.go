@@ -54,6 +54,17 @@ func mailedLink(t *testing.T, m mailtest.Message, path string) string {
 	return links[0]
 }
 
+// confirmEmail opens a verification link and presses its Confirm button.
+func confirmEmail(t *testing.T, b *browser, link string) (*http.Response, string) {
+	t.Helper()
+	resp, body := b.get(link)
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `action="/email/verify"`) {
+		t.Fatalf("the link's page has no confirm form: %.1000s", body)
+	}
+	return b.post("/email/verify", url.Values{"token": {mustParseURL(t, link).Query().Get("token")}})
+}
+
 func (s *testServer) mustVerifiedEmail(t *testing.T, username, email string) {
 	t.Helper()
 	if _, err := accounts.SetEmail(context.Background(), s.store, username, email, true); err != nil {
@@ -143,7 +154,15 @@ func TestEmailVerificationAndClaims(t *testing.T) {
 		t.Fatalf("before verifying, ID token claims %+v, want the address with email_verified false", before)
 	}
 
-	resp, body = newBrowser(t, srv.URL).get(link)
+	// Opening the link only asks: a mail scanner opening it confirms
+	// nothing.
+	scanner := newBrowser(t, srv.URL)
+	resp, body = scanner.get(link)
+	wantStatus(t, resp, body, http.StatusOK)
+	if got := userinfo(t, tok); got.EmailVerified == nil || *got.EmailVerified {
+		t.Fatalf("opening the link verified the address: %+v", got)
+	}
+	resp, body = confirmEmail(t, scanner, link)
 	wantStatus(t, resp, body, http.StatusOK)
 	if !strings.Contains(body, "Address confirmed") {
 		t.Fatalf("verification page: %.500s", body)
@@ -160,11 +179,14 @@ func TestEmailVerificationAndClaims(t *testing.T) {
 	}
 
 	t.Run("the link works once", func(t *testing.T) {
-		resp, body := newBrowser(t, srv.URL).get(link)
+		b := newBrowser(t, srv.URL)
+		resp, body := b.get(link)
 		wantStatus(t, resp, body, http.StatusGone)
 		if !strings.Contains(body, "already used") {
 			t.Fatalf("reused link page: %.500s", body)
 		}
+		resp, body = b.post("/email/verify", url.Values{"token": {mustParseURL(t, link).Query().Get("token")}})
+		wantStatus(t, resp, body, http.StatusGone)
 	})
 	t.Run("consent names the email scope", func(t *testing.T) {
 		resp, body := b.get(conf.AuthCodeURL(newState(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "consent")))
@@ -410,6 +432,10 @@ func TestEmailLinksRejected(t *testing.T) {
 			}
 		})
 	}
+	t.Run("tampered verification post", func(t *testing.T) {
+		resp, body := b.post("/email/verify", url.Values{"token": {tampered}})
+		wantStatus(t, resp, body, http.StatusBadRequest)
+	})
 	t.Run("tampered reset post", func(t *testing.T) {
 		resp, body := b.post("/password/reset", url.Values{"token": {tampered}, "password": {"hijacked password"}})
 		wantStatus(t, resp, body, http.StatusBadRequest)
@@ -421,6 +447,8 @@ func TestEmailLinksRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp, body := b.get("/email/verify?token=" + stale)
+		wantStatus(t, resp, body, http.StatusGone)
+		resp, body = b.post("/email/verify", url.Values{"token": {stale}})
 		wantStatus(t, resp, body, http.StatusGone)
 		if u, _ := srv.store.GetUser(t.Context(), bob.ID); u.EmailVerified {
 			t.Fatal("a stale link verified the new address")
@@ -438,7 +466,7 @@ func TestEmailLinksRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 		link := seedLink(t, srv, storage.PurposeVerify, bob, "ALICE@example.com", time.Now().Add(time.Hour))
-		resp, body := b.get("/email/verify?token=" + link)
+		resp, body := confirmEmail(t, b, srv.URL+"/email/verify?token="+link)
 		wantStatus(t, resp, body, http.StatusConflict)
 		if strings.Contains(body, "alice<") || strings.Contains(body, ">alice") || strings.Contains(body, alice.ID) {
 			t.Fatalf("the page names the other account: %.1000s", body)
@@ -483,7 +511,7 @@ func TestEmailChange(t *testing.T) {
 	resp, body = b.post("/account/email", url.Values{"email": {"alice@example.com"}})
 	wantStatus(t, resp, body, http.StatusOK)
 	link := mailedLink(t, smtp.Next(t), "/email/verify")
-	resp, body = b.get(link)
+	resp, body = confirmEmail(t, b, link)
 	wantStatus(t, resp, body, http.StatusOK)
 	resp, body = b.get("/account/email")
 	if !strings.Contains(body, "alice@example.com") || !strings.Contains(body, "Verified") {

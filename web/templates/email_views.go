@@ -39,6 +39,13 @@ type NoticeView struct {
 	LinkHref string
 }
 
+type ConfirmEmailView struct {
+	Page
+	Token    string
+	Email    string
+	Username string
+}
+
 type ForgotPasswordView struct {
 	Page
 	Email          string
@@ -81,7 +88,7 @@ func VerifyEmailText(v MailView) templ.Component {
 		"",
 		"The link works once, for "+v.Lifetime+".",
 		"",
-		"If you did not add this address, you can ignore this message: nothing changes until the link is opened.",
+		"If you did not add this address, you can ignore this message: nothing changes unless you confirm.",
 		"",
 		"— "+v.ServerName,
 	)
