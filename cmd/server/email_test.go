@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"html"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -623,5 +625,25 @@ func TestMailFlagsGoTogether(t *testing.T) {
 	c := config{SMTPURL: "smtp://127.0.0.1:25", AccessTokenTTL: 1, RefreshTokenTTL: 1, CodeTTL: 1, CleanupInterval: 1, DBMaxConns: 1, LogFormat: "text"}
 	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--mail-from") {
 		t.Fatalf("validate: %v", err)
+	}
+}
+
+func TestBadSMTPURLRefusedAtStart(t *testing.T) {
+	for _, u := range []string{"http://user:hunter2@mail.example", "smtp://user:hunter2@/", "smtp://user:hunter2@mail.example/x"} {
+		var cfg config
+		fs := newFlagSet("server", &cfg, io.Discard)
+		serverFlags(fs, &cfg)
+		args := []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "g.db"), "--secret", testSecret, "--smtp-url", u, "--mail-from", "noreply@example.com"}
+		if err := parse(fs, args, func(string) string { return "" }); err != nil {
+			t.Fatal(err)
+		}
+		srv, err := start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			srv.shutdown()
+			t.Fatalf("started with --smtp-url %q", u)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the error shows the password: %v", err)
+		}
 	}
 }
