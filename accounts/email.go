@@ -85,7 +85,7 @@ const (
 )
 
 func (h *Email) Mount(mux *http.ServeMux) {
-	h.mailSlots = make(chan struct{}, 8)
+	h.mailSlots = make(chan struct{}, 64)
 	mux.HandleFunc("GET /account/email", h.settingsPage)
 	mux.HandleFunc("POST /account/email", h.change)
 	mux.HandleFunc("POST /account/email/resend", h.resend)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,6 +71,15 @@ func (h *Email) forgot(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, templates.ForgotPassword(v))
 }
 
+// resetDelay is the least time before a reset mail's work begins, and
+// resetJitter the most added at random: the work then never overlaps the
+// answer it must not be told apart from, and does not follow it at a
+// fixed interval either.
+const (
+	resetDelay  = 100 * time.Millisecond
+	resetJitter = 400 * time.Millisecond
+)
+
 // mailResetLater sends the reset link in the background. When too many
 // sends are under way the request is dropped and logged rather than
 // queued without bound.
@@ -84,6 +94,13 @@ func (h *Email) mailResetLater(ctx context.Context, u storage.User) {
 	go func() {
 		defer func() { <-h.mailSlots }()
 		defer cancel()
+		wait := time.NewTimer(resetDelay + rand.N(resetJitter))
+		defer wait.Stop()
+		select {
+		case <-wait.C:
+		case <-ctx.Done():
+			return
+		}
 		if err := h.mailReset(ctx, u); err != nil {
 			h.Logger.ErrorContext(ctx, "could not send password reset mail", "user_id", u.ID, "err", err)
 		}
