@@ -19,6 +19,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"gatehouse/audit"
 	"gatehouse/mail"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
@@ -56,21 +57,16 @@ type Email struct {
 	// Issuer is the public base URL the mailed links start with.
 	Issuer string
 	Now    func() time.Time
-	// Passwords throttles wrong current passwords on the address form; it
-	// is the sign-in's per-account limiter, so the form is no side door
-	// for guessing.
-	Passwords Limiter
-	// Mail is throttled in the same table as failed sign-ins: reset
-	// requests per typed address (a 429 answer, the same for every
-	// address), then reset and verification mails per account (silent,
-	// so that they reveal nothing). Each counts one attempt per request.
-	ResetsPerAddress        Limiter
-	ResetsPerAccount        Limiter
-	VerificationsPerAccount Limiter
-	// EndSessions signs a user out everywhere after a password reset. Nil
-	// while sessions live only in cookies: then only the browser that
-	// reset the password is signed out.
-	EndSessions func(ctx context.Context, userID string) error
+	// Limiter keeps the sign-in's attempt rows: wrong current passwords on
+	// the address form count under the sign-in's own per-account limit, so
+	// the form is no side door for guessing; mail is throttled in the same
+	// table, reset requests per typed address (a 429 answer, the same for
+	// every address), then reset and verification mails per account
+	// (silent, so that they reveal nothing). Each send counts one attempt.
+	Limiter Limiter
+	// Audit, when set, records address changes and confirmations and
+	// password resets.
+	Audit audit.Recorder
 
 	// mailSlots bounds the reset mails being sent in the background.
 	mailSlots chan struct{}
@@ -82,6 +78,11 @@ const (
 	// freshSignIn is how recent a sign-in lets the address change without
 	// the current password.
 	freshSignIn = 5 * time.Minute
+
+	resetsPerAddress        = 5
+	resetsPerAccount        = 3
+	verificationsPerAccount = 5
+	mailWindow              = time.Hour
 )
 
 func (h *Email) Mount(mux *http.ServeMux) {
@@ -163,15 +164,11 @@ func (h *Email) sendVerification(ctx context.Context, u storage.User) error {
 		templates.VerifyEmailText(v), templates.VerifyEmailHTML(v))
 }
 
-// allow records one send under key and says how long to wait when it
-// would go beyond the limit.
-func (h *Email) allow(ctx context.Context, l Limiter, key string) (time.Duration, error) {
-	now := h.Now()
-	wait, err := l.Wait(ctx, key, now)
-	if err != nil || wait > 0 {
-		return wait, err
-	}
-	return 0, l.Fail(ctx, key, now)
+// allow records one send under key, at most max within mailWindow, and
+// says how long to wait when the limit is full.
+func (h *Email) allow(ctx context.Context, key string, max int) (time.Duration, error) {
+	_, wait, err := h.Limiter.Reserve(ctx, h.Now(), Limit{Key: key, Max: max, Window: mailWindow})
+	return wait, err
 }
 
 // signedInUser loads the signed-in user, or sends the browser to sign in.
@@ -252,6 +249,7 @@ func (h *Email) change(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.Email, u.EmailVerified = email, false
+	audit.Record(ctx, h.Audit, audit.Event{Type: audit.EmailChanged, Actor: u.ID, Subject: u.ID, Detail: map[string]string{"verified": "false"}})
 	s = h.section(id, u)
 	switch {
 	case email == "":
@@ -267,7 +265,7 @@ func (h *Email) change(w http.ResponseWriter, r *http.Request) {
 // mailVerification sends the link and words the outcome for the page. A
 // failed send keeps the address already saved.
 func (h *Email) mailVerification(ctx context.Context, u storage.User) (notice, failure string) {
-	if wait, err := h.allow(ctx, h.VerificationsPerAccount, "verify-user:"+u.ID); err != nil || wait > 0 {
+	if wait, err := h.allow(ctx, "verify-user:"+u.ID, verificationsPerAccount); err != nil || wait > 0 {
 		if err != nil {
 			h.Logger.ErrorContext(ctx, "verification throttle", "err", err)
 		}
@@ -283,8 +281,10 @@ func (h *Email) mailVerification(ctx context.Context, u storage.User) (notice, f
 // checkCurrentPassword checks the form's password under the sign-in's
 // per-account limit.
 func (h *Email) checkCurrentPassword(r *http.Request, u storage.User) (int, string) {
-	ctx, now, key := r.Context(), h.Now(), "user:"+u.Username
-	wait, err := h.Passwords.Wait(ctx, key, now)
+	ctx, key := r.Context(), "user:"+u.Username
+	// Reserved before the check, as at sign-in, so a burst of guesses
+	// cannot all slip under the limit.
+	attempt, wait, err := h.Limiter.Reserve(ctx, h.Now(), Limit{Key: key, Max: accountLimit, Window: limitWindow})
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "password throttle", "err", err)
 		return http.StatusInternalServerError, "Something went wrong. Please try again."
@@ -298,10 +298,10 @@ func (h *Email) checkCurrentPassword(r *http.Request, u storage.User) (int, stri
 		return http.StatusInternalServerError, "Something went wrong. Please try again."
 	}
 	if !ok {
-		if err := h.Passwords.Fail(ctx, key, now); err != nil {
-			h.Logger.ErrorContext(ctx, "record wrong password", "err", err)
-		}
 		return http.StatusUnauthorized, "Your current password is not right."
+	}
+	if err := h.Limiter.Succeeded(ctx, attempt); err != nil {
+		h.Logger.WarnContext(ctx, "release password attempt", "err", err)
 	}
 	return http.StatusOK, ""
 }
@@ -444,6 +444,7 @@ func (h *Email) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Logger.InfoContext(ctx, "email verified", "user_id", t.UserID)
+	audit.Record(ctx, h.Audit, audit.Event{Type: audit.EmailVerified, Actor: t.UserID, Subject: t.UserID})
 	h.render(w, r, http.StatusOK, templates.Notice(templates.NoticeView{
 		Page:     h.NewPage(r, "Address confirmed"),
 		Heading:  "Address confirmed",

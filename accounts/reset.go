@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"gatehouse/audit"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -45,7 +46,7 @@ func (h *Email) forgot(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, templates.ForgotPassword(v))
 		return
 	}
-	wait, err := h.allow(ctx, h.ResetsPerAddress, "reset-addr:"+strings.ToLower(email))
+	wait, err := h.allow(ctx, "reset-addr:"+strings.ToLower(email), resetsPerAddress)
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "reset throttle", "err", err)
 		v.Error = "Something went wrong. Please try again."
@@ -108,7 +109,7 @@ func (h *Email) mailResetLater(ctx context.Context, u storage.User) {
 }
 
 func (h *Email) mailReset(ctx context.Context, u storage.User) error {
-	wait, err := h.allow(ctx, h.ResetsPerAccount, "reset-user:"+u.ID)
+	wait, err := h.allow(ctx, "reset-user:"+u.ID, resetsPerAccount)
 	if err != nil {
 		return err
 	}
@@ -197,12 +198,15 @@ func (h *Email) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Logger.InfoContext(ctx, "password reset", "user_id", u.ID)
-	if h.EndSessions != nil {
-		if err := h.EndSessions(ctx, u.ID); err != nil {
-			h.Logger.ErrorContext(ctx, "end sessions after password reset", "user_id", u.ID, "err", err)
-		}
+	audit.Record(ctx, h.Audit, audit.Event{Type: audit.PasswordReset, Actor: u.ID, Subject: u.ID})
+	// Whoever knew the old password may hold a session: all of them end,
+	// this browser's too.
+	if _, err := h.Sessions.EndOtherSessions(ctx, u.ID, ""); err != nil {
+		h.Logger.ErrorContext(ctx, "end sessions after password reset", "user_id", u.ID, "err", err)
 	}
-	h.Sessions.SignOut(w)
+	if err := h.Sessions.SignOut(w, r); err != nil {
+		h.Logger.ErrorContext(ctx, "sign out after password reset", "user_id", u.ID, "err", err)
+	}
 	h.render(w, r, http.StatusOK, templates.Notice(templates.NoticeView{
 		Page:     h.NewPage(r, "Password changed"),
 		Heading:  "Password changed",

@@ -1,15 +1,25 @@
 package clients
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse/audit"
+	"gatehouse/storage"
 )
 
 const maxMetadataBytes = 64 << 10
@@ -28,6 +38,95 @@ type RegistrationEndpoint struct {
 	Store  Store
 	Logger *slog.Logger
 	Now    func() time.Time
+	// InitialAccessToken, when not empty, is the bearer token every
+	// registration must carry (RFC 7591 §3): the operator hands it to
+	// the developers allowed to register.
+	InitialAccessToken string
+	// Limit, when set, throttles registration requests per client
+	// address.
+	Limit *RegistrationLimit
+	// Audit, when set, records registered clients.
+	Audit audit.Recorder
+}
+
+// RequestCounter counts requests per key in the database; storage.Store
+// is one.
+type RequestCounter interface {
+	CountRequest(ctx context.Context, key string, now time.Time, window time.Duration) (n int, windowStart time.Time, err error)
+}
+
+// RegistrationLimit allows Max registration requests per client address in
+// each fixed window of length Window, which starts with the address's first
+// request. The requests are counted in the database, one atomic update
+// each, so requests arriving at once on any instances get distinct numbers
+// and exactly Max of them pass. Window must not exceed
+// storage.LoginFailureRetention.
+type RegistrationLimit struct {
+	Store  RequestCounter
+	Max    int
+	Window time.Duration
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client, as for the sign-in limit.
+	TrustedProxies []netip.Prefix
+}
+
+// wait counts the request of r and returns how long its address must wait,
+// zero when the request may go on.
+func (l *RegistrationLimit) wait(ctx context.Context, r *http.Request, now time.Time) (time.Duration, error) {
+	n, start, err := l.Store.CountRequest(ctx, "oauth2/register "+clientAddress(r, l.TrustedProxies), now, l.Window)
+	if err != nil {
+		return 0, fmt.Errorf("registration limit: %w", err)
+	}
+	if n <= l.Max {
+		return 0, nil
+	}
+	return max(start.Add(l.Window).Sub(now), time.Second), nil
+}
+
+// clientAddress is the address a registration counts against: the TCP
+// peer or, behind one of trusted, the last X-Forwarded-For entry that is
+// not itself trusted (the sign-in limit's rule; entries further left are
+// the client's own words). An IPv6 address counts as its /64, which a
+// single host commonly holds whole.
+func clientAddress(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	isTrusted := func(a netip.Addr) bool {
+		return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	addr := peer.Addr().Unmap()
+	if isTrusted(addr) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			addr = hop.Unmap()
+			if !isTrusted(addr) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		return netip.PrefixFrom(addr, 64).Masked().String()
+	}
+	return addr.String()
+}
+
+// authorized reports whether r carries the initial access token. Digests of
+// equal length are compared in constant time, so neither the token's
+// bytes nor its length leak through timing.
+func (e *RegistrationEndpoint) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got, want := sha256.Sum256([]byte(strings.TrimSpace(token))), sha256.Sum256([]byte(e.InitialAccessToken))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+
 }
 
 // NewRegistrationEndpoint returns a RegistrationEndpoint that reads the clock
@@ -45,6 +144,7 @@ type clientMetadata struct {
 	GrantTypes              []string `json:"grant_types"`
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
 }
 
 // registrationResponse is RFC 7591 §3.2.1: the credentials, then the
@@ -60,11 +160,32 @@ type registrationResponse struct {
 	GrantTypes              []string `json:"grant_types"`
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
 }
 
 // ServeHTTP handles POST /oauth2/register.
 func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	// The limit comes first, so that it also bounds guesses at the
+	// initial access token.
+	if e.Limit != nil {
+		wait, err := e.Limit.wait(r.Context(), r, e.Now())
+		if err != nil {
+			e.Logger.ErrorContext(r.Context(), "dynamic client registration failed", "error", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
+			return
+		}
+		if wait > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too_many_requests", "error_description": "Too many registrations from this address; try again later"})
+			return
+		}
+	}
+	if e.InitialAccessToken != "" && !e.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "Registration needs the initial access token this server's operator hands out, as a Bearer token"})
+		return
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeRegistrationError(w, http.StatusBadRequest, metadataError("", "The request body must be application/json"))
 		return
@@ -99,11 +220,14 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	}
 
 	c, secret, err := Register(r.Context(), e.Store, Registration{
+		Origin:       storage.OriginDynamic,
 		Name:         md.ClientName,
 		RedirectURIs: md.RedirectURIs,
 		Public:       method == authNone,
 		Scope:        md.Scope,
 		GrantTypes:   md.GrantTypes,
+
+		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs,
 	}, e.Now())
 	if invalid, ok := errors.AsType[*Error](err); ok {
 		writeRegistrationError(w, http.StatusBadRequest, invalid)
@@ -114,6 +238,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
 		return
 	}
+	audit.Record(r.Context(), e.Audit, audit.Event{Type: audit.ClientCreated, Actor: audit.ActorAnonymous, Client: c.ID, Detail: map[string]string{"name": c.Name, "via": "dynamic_registration"}})
 	resp := registrationResponse{
 		ClientID:                c.ID,
 		ClientIDIssuedAt:        c.CreatedAt.Unix(),
@@ -123,6 +248,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		GrantTypes:              c.GrantTypes,
 		ResponseTypes:           []string{},
 		Scope:                   strings.Join(c.Scopes, " "),
+		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
 	}
 	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}

@@ -2,9 +2,12 @@ package oauth
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/sha512"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/ory/fosite"
@@ -14,6 +17,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/web/templates"
 )
 
@@ -24,10 +28,14 @@ type Config struct {
 	// already derived from the system secret; old ones still verify.
 	TokenSecret     []byte
 	OldTokenSecrets [][]byte
-	AccessTokenTTL  time.Duration
-	RefreshTokenTTL time.Duration
-	CodeTTL         time.Duration
-	IDTokenTTL      time.Duration
+	// SigningKeySealKeys are AES-256 keys derived from the system secret
+	// (the current one first, then the old ones): the first seals the ID
+	// token signing keys in the database, every one opens them.
+	SigningKeySealKeys [][]byte
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	CodeTTL            time.Duration
+	IDTokenTTL         time.Duration
 	// RequirePKCE extends PKCE to confidential clients; public clients
 	// always need it.
 	RequirePKCE bool
@@ -37,6 +45,16 @@ type Config struct {
 	DynamicRegistration bool
 	// SecretHasher compares client secrets.
 	SecretHasher fosite.Hasher
+	// Audit, when set, records consents and refresh token reuse.
+	Audit audit.Recorder
+	// RefreshGrace is how long a rotated refresh token, presented again by
+	// its client, still gets the answer its rotation got; zero is off.
+	RefreshGrace time.Duration
+	// ClientMetadataDocuments accepts https URLs naming client metadata
+	// documents as client_id; ClientMetadataAllowLoopback also accepts
+	// http and loopback addresses for them (development and tests only).
+	ClientMetadataDocuments     bool
+	ClientMetadataAllowLoopback bool
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -49,11 +67,22 @@ type Handler struct {
 	// Metrics, when set, is told of issued tokens and failed client
 	// authentications.
 	Metrics Metrics
+	// DeviceLimiter throttles wrong user codes at /device per address, as
+	// ClientAddress names it; the device pages need both.
+	DeviceLimiter accounts.Limiter
+	ClientAddress func(*http.Request) string
 
 	cfg      Config
+	docs     *documents // nil when metadata documents are off
 	provider fosite.OAuth2Provider
 	strategy *oauth2.HMACSHAStrategy
 	keys     *keyring
+	fs       *fositeStore
+	// authenticateClient is fosite's client authentication, for endpoints
+	// of Gatehouse's own that authenticate clients as the token endpoint
+	// does.
+	authenticateClient func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+	userCodeKey        []byte
 }
 
 // New composes fosite over store and loads (or, on first start, creates)
@@ -62,7 +91,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 	if cfg.IDTokenTTL == 0 {
 		cfg.IDTokenTTL = time.Hour
 	}
-	keys, err := newKeyring(ctx, store, cfg.IDTokenTTL)
+	keys, err := newKeyring(ctx, store, cfg.SigningKeySealKeys, cfg.IDTokenTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +109,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		// Exact matching: books:write must never be read as a prefix of
 		// anything, and the wildcard default would accept "books.*" forms.
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		AudienceMatchingStrategy:       audienceStrategy(cfg.Issuer),
 		EnforcePKCE:                    cfg.RequirePKCE,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
@@ -90,11 +119,18 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
-	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
-	provider := compose.Compose(fc, fs,
+	var docs *documents
+	if cfg.ClientMetadataDocuments {
+		docs = newDocuments(store, cfg.ClientMetadataAllowLoopback)
+	}
+	rows := documentRows{Store: store, docs: docs}
+	store = rows
+	fs := &fositeStore{db: documentStore{rows}, codeSignature: strategy.AuthorizeCodeSignature, grace: cfg.RefreshGrace, audit: cfg.Audit}
+	idTokens := compose.NewOpenIDConnectStrategy(keys.privateKey, fc)
+	provider := compose.Compose(fc, checkedClients{audienceStore{fs}},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
-			OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keys.privateKey, fc),
+			OpenIDConnectTokenStrategy: idTokens,
 			Signer:                     &jwt.DefaultSigner{GetPrivateKey: keys.privateKey},
 		},
 		// Order matters: fosite runs the token handlers in this order, and
@@ -108,16 +144,35 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
-	return &Handler{
-		Store:    store,
-		Logger:   logger,
-		Sessions: sessions,
-		NewPage:  newPage,
-		cfg:      cfg,
-		provider: provider,
-		strategy: strategy,
-		keys:     keys,
-	}, nil
+	userCodeKey, err := hkdf.Key(sha256.New, cfg.TokenSecret, nil, "gatehouse/device-user-code", 32)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		Store:              store,
+		Logger:             logger,
+		Sessions:           sessions,
+		NewPage:            newPage,
+		cfg:                cfg,
+		docs:               docs,
+		provider:           provider,
+		strategy:           strategy,
+		keys:               keys,
+		fs:                 fs,
+		authenticateClient: provider.(*fosite.Fosite).AuthenticateClient,
+		userCodeKey:        userCodeKey,
+	}
+	// fosite has no device grant; Gatehouse's runs after fosite's own.
+	fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, &deviceGrant{
+		h:        h,
+		enigma:   strategy.Enigma,
+		tokens:   &oauth2.HandleHelper{AccessTokenStrategy: strategy, AccessTokenStorage: fs, Config: fc},
+		refresh:  strategy,
+		store:    fs,
+		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},
+		cfg:      fc,
+	})
+	return h, nil
 }
 
 // Mount registers the OAuth, OpenID Connect and connected-apps routes.
@@ -132,6 +187,12 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", h.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	mux.HandleFunc("POST /oauth2/device/authorize", h.deviceAuthorize)
+	mux.HandleFunc("GET /device", h.devicePage)
+	mux.HandleFunc("POST /device", h.deviceSubmit)
+	mux.HandleFunc("GET /oauth2/logout", h.endSession)
+	mux.HandleFunc("POST /oauth2/logout", h.endSession)
+	h.mountResources(mux)
 	mux.HandleFunc("GET /account/connections", h.connections)
 	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
 }

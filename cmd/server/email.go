@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/mail"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
@@ -13,19 +14,16 @@ import (
 
 // newEmailPages wires the address settings and the password reset by
 // email. Without --smtp-url they still serve, saying mail is off.
-func newEmailPages(cfg config, store storage.Store, sessions *accounts.Sessions, logger *slog.Logger, newPage func(*http.Request, string) templates.Page) (*accounts.Email, error) {
+func newEmailPages(cfg config, store storage.Store, sessions *accounts.Sessions, logger *slog.Logger, newPage func(*http.Request, string) templates.Page, now func() time.Time, rec audit.Recorder) (*accounts.Email, error) {
 	e := &accounts.Email{
 		Store:    store,
 		Sessions: sessions,
 		Logger:   logger,
 		NewPage:  newPage,
 		Issuer:   cfg.Issuer,
-		Now:      time.Now,
-		// The sign-in's own per-account limit, on the same rows.
-		Passwords:               &accounts.StoreLimiter{Store: store, Max: 5, Window: 15 * time.Minute},
-		ResetsPerAddress:        &accounts.StoreLimiter{Store: store, Max: 5, Window: time.Hour},
-		ResetsPerAccount:        &accounts.StoreLimiter{Store: store, Max: 3, Window: time.Hour},
-		VerificationsPerAccount: &accounts.StoreLimiter{Store: store, Max: 5, Window: time.Hour},
+		Now:      now,
+		Limiter:  &accounts.StoreLimiter{Store: store},
+		Audit:    rec,
 	}
 	if cfg.SMTPURL != "" {
 		sender, err := mail.New(cfg.SMTPURL, cfg.MailFrom)

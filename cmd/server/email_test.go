@@ -27,6 +27,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/clients"
 	"gatehouse/mail/mailtest"
 	"gatehouse/storage"
@@ -260,6 +261,8 @@ func TestPasswordResetFlow(t *testing.T) {
 	other := newBrowser(t, srv.URL)
 	resp, body = other.post("/login", url.Values{"username": {"alice"}, "password": {"old password 1"}})
 	wantStatus(t, resp, body, http.StatusSeeOther)
+	resp, body = other.get("/account/security")
+	wantStatus(t, resp, body, http.StatusOK)
 
 	resp, body = b.post("/password/reset", url.Values{"token": {token}, "password": {"new password 2"}})
 	wantStatus(t, resp, body, http.StatusOK)
@@ -271,6 +274,15 @@ func TestPasswordResetFlow(t *testing.T) {
 	}
 	resp, body = b.post("/password/reset", url.Values{"token": {token}, "password": {"third password 3"}})
 	wantStatus(t, resp, body, http.StatusGone)
+	// The other browser's session ended on the server with the reset.
+	resp, body = other.get("/account/security")
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/login") {
+		t.Fatalf("the other browser's session survived the reset: sent to %q", loc)
+	}
+	if !strings.Contains(auditTypes(t, srv), string(audit.PasswordReset)) {
+		t.Error("the reset is not in the audit log")
+	}
 
 	resp, body = newBrowser(t, srv.URL).post("/login", url.Values{"username": {"alice"}, "password": {"old password 1"}})
 	wantStatus(t, resp, body, http.StatusUnauthorized)
@@ -483,7 +495,7 @@ func TestEmailLinksRejected(t *testing.T) {
 // server's own cookie keys would write it.
 func signedInLongAgo(t *testing.T, srv *testServer, b *browser, u storage.User) {
 	t.Helper()
-	sessions := accounts.NewSessions(cookieKeys([]byte(testSecret), nil), false)
+	sessions := accounts.NewSessions(srv.store, cookieKeys([]byte(testSecret), nil), accounts.SessionConfig{})
 	rec := httptest.NewRecorder()
 	err := sessions.SignIn(rec, httptest.NewRequest("GET", "/", nil), accounts.Identity{UserID: u.ID, Username: u.Username, AuthTime: time.Now().Add(-time.Hour)})
 	if err != nil {
@@ -518,6 +530,18 @@ func TestEmailChange(t *testing.T) {
 	resp, body = b.get("/account/email")
 	if !strings.Contains(body, "alice@example.com") || !strings.Contains(body, "Verified") {
 		t.Fatalf("settings after verifying: %.2000s", body)
+	}
+	// The address is a section of the security page, whose form changes it.
+	resp, body = b.get("/account/security")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, "alice@example.com") || !strings.Contains(body, `action="/account/email"`) || !strings.Contains(body, `name="email"`) {
+		t.Fatalf("security page has no email section: %.3000s", body)
+	}
+	if got := auditTypes(t, srv); !strings.Contains(got, string(audit.EmailChanged)) || !strings.Contains(got, string(audit.EmailVerified)) {
+		t.Errorf("audit events after a change and a confirmation: %s", got)
+	}
+	if !strings.Contains(body, "Changed the email address") || !strings.Contains(body, "Confirmed the email address") {
+		t.Errorf("recent activity does not show the change and the confirmation: %.3000s", body)
 	}
 
 	old := newBrowser(t, srv.URL)
@@ -646,4 +670,19 @@ func TestBadSMTPURLRefusedAtStart(t *testing.T) {
 			t.Errorf("the error shows the password: %v", err)
 		}
 	}
+}
+
+// auditTypes lists the types of every audit event kept, for checks that
+// an action was recorded.
+func auditTypes(t *testing.T, srv *testServer) string {
+	t.Helper()
+	events, err := srv.store.ListAuditEvents(t.Context(), audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, string(e.Type))
+	}
+	return strings.Join(types, " ")
 }

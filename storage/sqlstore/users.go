@@ -59,3 +59,45 @@ func scanUser(row scanner) (storage.User, error) {
 	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, timeDest{&u.CreatedAt}, &u.Email, &u.EmailVerified)
 	return u, err
 }
+
+var (
+	qListUsers        = newQuery(`SELECT ` + userColumns + ` FROM users ORDER BY created_at, id`)
+	qDeleteUserTokens = newQuery(`DELETE FROM tokens WHERE subject = ?`)
+	qDeleteUser       = newQuery(`DELETE FROM users WHERE id = ?`)
+)
+
+// ListUsers returns every user, oldest first.
+func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	rows, err := s.stmt(ctx, qListUsers).QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// DeleteUser deletes the user with every token issued for them; their
+// grants, books and the clients they own go with the row.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.exec(ctx, qDeleteUserTokens, id); err != nil {
+			return err
+		}
+		return s.execOne(ctx, qDeleteUser, id)
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", id, err)
+	}
+	return nil
+}
