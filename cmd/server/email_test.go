@@ -686,3 +686,34 @@ func auditTypes(t *testing.T, srv *testServer) string {
 	}
 	return strings.Join(types, " ")
 }
+
+// TestDeviceFlowEmailClaims: the device grant's ID token carries the
+// address with the email scope, as the code flow's does.
+func TestDeviceFlowEmailClaims(t *testing.T) {
+	srv := newTestServer(t)
+	srv.mustCreateUser(t, "alice", "a long password")
+	srv.mustVerifiedEmail(t, "alice", "alice@example.com")
+	c, _ := srv.mustCreateClient(t, deviceReg("TV"))
+	deviceCode, userCode := mustDeviceCode(t, srv, c, "openid email")
+	newBrowser(t, srv.URL).deviceDecide(userCode, "alice", "a long password", "allow")
+	resp, m := devicePoll(t, srv, c, deviceCode)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("device token: %d %s", resp.StatusCode, fmtErr(m))
+	}
+	raw, _ := m["id_token"].(string)
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("id_token %q", raw)
+	}
+	var claims struct {
+		Email         string `json:"email"`
+		EmailVerified *bool  `json:"email_verified"`
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		t.Fatalf("id_token payload: %v", err)
+	}
+	if claims.Email != "alice@example.com" || claims.EmailVerified == nil || !*claims.EmailVerified {
+		t.Fatalf("device ID token claims: %s", payload)
+	}
+}
