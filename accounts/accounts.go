@@ -46,6 +46,9 @@ type Handler struct {
 	// FailedLogins, when set, counts sign-ins refused for a wrong username
 	// or password.
 	FailedLogins interface{ Inc() }
+	// Email, when set, mails a confirmation link to an address given at
+	// registration.
+	Email *Email
 	// Audit, when set, records sign-ins and refused ones.
 	Audit audit.Recorder
 	// Activity, when set, lists the user's events on /account/security.
@@ -225,9 +228,10 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	view := templates.RegisterView{
 		Page:     h.NewPage(r, "Create an account"),
 		Username: r.PostForm.Get("username"),
+		Email:    r.PostForm.Get("email"),
 		ReturnTo: SafeReturnTo(r.PostForm.Get("return_to")),
 	}
-	user, err := Register(r.Context(), h.Store, view.Username, r.PostForm.Get("password"), h.Now())
+	user, err := RegisterWithEmail(r.Context(), h.Store, view.Username, r.PostForm.Get("password"), view.Email, h.Now())
 	var invalid *ValidationError
 	switch {
 	case errors.As(err, &invalid):
@@ -244,7 +248,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusInternalServerError, templates.Register(view))
 		return
 	}
-	h.signIn(w, r, user, view.ReturnTo)
+	h.welcome(w, r, user, view.ReturnTo)
 }
 
 func (h *Handler) closed(w http.ResponseWriter, r *http.Request) {

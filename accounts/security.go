@@ -31,6 +31,9 @@ var activityWords = map[audit.Type]string{
 	audit.ClientDeleted:       "Deleted an app",
 	audit.RefreshTokenReused:  "An app's old token was used again; its access was revoked",
 	audit.UserDisabled:        "Account disabled",
+	audit.EmailChanged:        "Changed the email address",
+	audit.EmailVerified:       "Confirmed the email address",
+	audit.PasswordReset:       "Reset the password by email; signed out everywhere",
 }
 
 // security is GET /account/security.
@@ -41,6 +44,16 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := templates.SecurityView{Page: h.NewPage(r, "Security")}
+	if h.Email != nil {
+		u, err := h.Email.Store.GetUser(r.Context(), user.UserID)
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "load user", "err", err)
+			http.Error(w, "Your account could not be loaded. Please try again.", http.StatusInternalServerError)
+			return
+		}
+		s := h.Email.section(user, u)
+		view.Email = &s
+	}
 	if h.Activity != nil {
 		events, err := h.Activity.ListAuditEvents(r.Context(), audit.Filter{User: user.UserID, Limit: recentActivity})
 		if err != nil {

@@ -31,12 +31,16 @@ const (
 	SigningKeyRotated   Type = "signing_key_rotated"
 	UserDeleted         Type = "user_deleted"
 	UserDisabled        Type = "user_disabled"
+	EmailChanged        Type = "email_changed"
+	EmailVerified       Type = "email_verified"
+	PasswordReset       Type = "password_reset"
 )
 
 // Types lists every Type, for metrics that show a zero before the first
 // event.
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
-	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserDeleted, UserDisabled}
+	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserDeleted, UserDisabled,
+	EmailChanged, EmailVerified, PasswordReset}
 
 // Actors that are not a user id.
 const (

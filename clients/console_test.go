@@ -177,7 +177,7 @@ func TestConsoleCreatePublic(t *testing.T) {
 	if !c.Public || c.SecretHash != nil || secret != "" {
 		t.Errorf("public app stored as %+v", c)
 	}
-	if len(c.Scopes) != 5 {
+	if len(c.Scopes) != 6 {
 		t.Errorf("an empty scope field registered %q, want every scope", c.Scopes)
 	}
 }

@@ -73,6 +73,7 @@ var ErrPublicClient = errors.New("clients: a public client has no secret")
 var scopes = []templates.Scope{
 	{Name: "openid", Description: "Confirm who you are"},
 	{Name: "profile", Description: "See your username"},
+	{Name: "email", Description: "See your email address"},
 	{Name: "offline_access", Description: "Keep access when you're not using the app"},
 	{Name: "books:read", Description: "See your books"},
 	{Name: "books:write", Description: "Add, change and delete your books"},

@@ -460,6 +460,12 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 	if ar.GetGrantedScopes().Has("profile") {
 		sess.Claims.Extra["preferred_username"] = user.Username
 	}
+	if ar.GetGrantedScopes().Has("email") {
+		if err := h.addEmailClaims(ctx, sess.Claims.Extra, user.UserID); err != nil {
+			h.writeAuthorizeError(w, r, req, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
 	var resp fosite.AuthorizeResponder
 	err := h.Store.InTx(ctx, func(ctx context.Context) error {
 		if remember {

@@ -374,6 +374,12 @@ func (h *Handler) deviceDecide(w http.ResponseWriter, r *http.Request, d storage
 		if req.GetGrantedScopes().Has("profile") {
 			sess.Claims.Extra["preferred_username"] = user.Username
 		}
+		if req.GetGrantedScopes().Has("email") {
+			if err := h.addEmailClaims(r.Context(), sess.Claims.Extra, user.UserID); err != nil {
+				h.deviceFailed(w, r, err)
+				return
+			}
+		}
 	}
 	data, err := marshalRequest(req)
 	if err != nil {

@@ -61,7 +61,7 @@ func (h *Handler) metadata() metadata {
 		RevocationAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethodsSupported:     []string{"S256"},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username"},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username", "email", "email_verified"},
 		PromptValuesSupported:             []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameter: true,
 		ClientIDMetadataDocumentSupported: h.docs != nil,
@@ -100,9 +100,16 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.", "")
 		return
 	}
-	claims := map[string]string{"sub": p.UserID}
+	claims := map[string]any{"sub": p.UserID}
 	if slices.Contains(p.Scopes, "profile") {
 		claims["preferred_username"] = p.Username
+	}
+	if slices.Contains(p.Scopes, "email") {
+		if err := h.addEmailClaims(r.Context(), claims, p.UserID); err != nil {
+			h.Logger.ErrorContext(r.Context(), "userinfo", "err", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, claims)
 }

@@ -30,6 +30,30 @@ type User struct {
 	Username     string // lower-case, unique
 	PasswordHash string // argon2id PHC string
 	CreatedAt    time.Time
+	// Email is optional ("" for none), kept as typed; verified addresses
+	// are unique whatever their case.
+	Email         string
+	EmailVerified bool
+}
+
+// EmailPurpose says what a mailed link does.
+type EmailPurpose string
+
+const (
+	PurposeVerify EmailPurpose = "verify"
+	PurposeReset  EmailPurpose = "reset"
+)
+
+// EmailToken is a link sent by mail, keyed by the SHA-256 of its token; the
+// token itself is never stored. Email is the address it was sent to.
+type EmailToken struct {
+	Hash      string
+	Purpose   EmailPurpose
+	UserID    string
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
 }
 
 // Client is a registered OAuth client (an "app").
@@ -219,6 +243,24 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (User, error)                 // ErrNotFound
 	GetUserByUsername(ctx context.Context, username string) (User, error) // ErrNotFound
 	CountUsers(ctx context.Context) (int, error)
+	// GetUserByVerifiedEmail finds the user whose verified address is
+	// email, whatever its case. ErrNotFound.
+	GetUserByVerifiedEmail(ctx context.Context, email string) (User, error)
+	// SetUserEmail replaces the address ("" removes it). ErrNotFound;
+	// ErrConflict when verified and another user has verified it.
+	SetUserEmail(ctx context.Context, userID, email string, verified bool) error
+	// VerifyUserEmail marks the user's address verified if it still is
+	// email (whatever its case): ErrNotFound when it is not, ErrConflict
+	// when another user has verified it first.
+	VerifyUserEmail(ctx context.Context, userID, email string) error
+	SetUserPassword(ctx context.Context, userID, hash string) error // ErrNotFound
+
+	// Mailed links. UseEmailToken marks one used: ErrInactive when it
+	// already was, ErrNotFound when there is none, so of two racing
+	// callers exactly one gets nil. DeleteExpired removes expired ones.
+	CreateEmailToken(ctx context.Context, t EmailToken) error           // ErrConflict
+	GetEmailToken(ctx context.Context, hash string) (EmailToken, error) // ErrNotFound
+	UseEmailToken(ctx context.Context, hash string, at time.Time) error
 	ListUsers(ctx context.Context) ([]User, error) // by created_at
 	// DeleteUser deletes the user, their grants, books, tokens and the
 	// clients they own. ErrNotFound.

@@ -92,7 +92,7 @@ func migrateCommand() *command {
 func usersCommand() *command {
 	return &command{
 		name:    "users",
-		summary: "create, list and delete users",
+		summary: "create, list and delete users, set their email address",
 		sub: []*command{
 			{
 				name:    "create",
@@ -182,6 +182,7 @@ func usersCommand() *command {
 					}
 				},
 			},
+			setEmailCommand(),
 		},
 	}
 }

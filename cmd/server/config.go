@@ -41,6 +41,8 @@ type config struct {
 	LogLevel            string
 	CleanupInterval     time.Duration
 	TrustedProxies      []netip.Prefix
+	SMTPURL             string
+	MailFrom            string
 	SessionLifetime     time.Duration
 	SessionIdleTimeout  time.Duration
 	// now is the server's clock for sessions and sign-in limits; nil is
@@ -110,6 +112,8 @@ func serverFlags(fs *flag.FlagSet, cfg *config) {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "SMTP relay for verification and password reset mail: smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://… (default: no mail)")
+	fs.StringVar(&cfg.MailFrom, "mail-from", "", "From address of the mail, for example \"Gatehouse <noreply@example.com>\"")
 	fs.DurationVar(&cfg.SessionLifetime, "session-lifetime", accounts.DefaultSessionLifetime, "how long a sign-in lasts, however active")
 	fs.DurationVar(&cfg.SessionIdleTimeout, "session-idle-timeout", accounts.DefaultSessionIdleTimeout, "how long a sign-in lasts without a request")
 	fs.DurationVar(&cfg.CleanupInterval, "cleanup-interval", 10*time.Minute, "how often expired codes and tokens are deleted")
@@ -280,6 +284,9 @@ func (c *config) validate() error {
 	}
 	if c.DBMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--db-max-conns (GATEHOUSE_DB_MAX_CONNS): %d is not positive (want e.g. 10)", c.DBMaxConns))
+	}
+	if (c.SMTPURL == "") != (c.MailFrom == "") {
+		errs = append(errs, fmt.Errorf("--smtp-url (GATEHOUSE_SMTP_URL) and --mail-from (GATEHOUSE_MAIL_FROM) go together: give both or neither"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format (GATEHOUSE_LOG_FORMAT): invalid value %q (want text or json)", c.LogFormat))

@@ -3,7 +3,7 @@
 //
 //	server [serve] [flags]     run the server (migrations first)
 //	server migrate             apply database migrations and exit
-//	server users create|list|delete
+//	server users create|list|delete|set-email
 //	server clients create|list|show|update|delete
 //	server keys list|rotate
 //	server audit               print security events

@@ -136,7 +136,7 @@ func TestDiscovery(t *testing.T) {
 			"code_challenge_methods_supported":      {"S256"},
 			"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode},
 			"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none"},
-			"scopes_supported":                      {"openid", "profile", "offline_access", "books:read", "books:write"},
+			"scopes_supported":                      {"openid", "profile", "email", "offline_access", "books:read", "books:write"},
 		} {
 			var got []string
 			for _, v := range m[key].([]any) {

@@ -198,6 +198,10 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		m.registerPools(p.PoolStats)
 	}
 
+	emailPages, err := newEmailPages(cfg, store, sessions, logger, newPage, now, auditLog)
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
 	accountsHandler := &accounts.Handler{
 		Store:            store,
@@ -209,10 +213,12 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		TrustedProxies:   cfg.TrustedProxies,
 		Now:              now,
 		FailedLogins:     m.failedLogins,
+		Email:            emailPages,
 		Audit:            auditLog,
 		Activity:         store,
 	}
 	accountsHandler.Mount(mux)
+	emailPages.Mount(mux)
 	oauthHandler.DeviceLimiter = &accounts.StoreLimiter{Store: store}
 	oauthHandler.ClientAddress = accountsHandler.ClientAddress
 	oauthHandler.Mount(mux)

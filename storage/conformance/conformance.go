@@ -31,6 +31,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Books", bookTests},
 		{"SigningKeys", signingKeyTests},
 		{"LoginFailures", loginFailureTests},
+		{"Email", emailTests},
 		{"LoginReservations", loginReservationTests},
 		{"Sessions", sessionTests},
 		{"DeviceCodes", deviceTests},

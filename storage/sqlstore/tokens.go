@@ -123,6 +123,7 @@ func expiredSets(now time.Time) []expiredSet {
 		{"old request counts", qDeleteOldRequestCounts, retention},
 		{"expired device codes", qDeleteExpiredDeviceCodes, now},
 		{"expired refresh grace answers", qDeleteExpiredRefreshGrace, now},
+		{"expired email tokens", qDeleteExpiredEmail, now},
 	}
 }
 

@@ -369,7 +369,7 @@ func TestLogin(t *testing.T) {
 func TestRegister(t *testing.T) {
 	_, doc := render(t, Register(RegisterView{Page: signedOut, Username: "bob", ReturnTo: "/apps", Error: "That username is taken"}))
 	form := formWithAction(t, doc, "/register")
-	wantFields(t, form, "username", "password", "return_to")
+	wantFields(t, form, "username", "password", "email", "return_to")
 	if attrOf(byID(doc, "register-password"), "autocomplete") != "new-password" {
 		t.Error("password is not autocomplete=new-password")
 	}

@@ -44,6 +44,7 @@ type LoginView struct {
 type RegisterView struct {
 	Page
 	Username string
+	Email    string
 	ReturnTo string
 	Error    string
 }
@@ -148,6 +149,8 @@ type FormField struct {
 // SecurityView is /account/security; each field is one section.
 type SecurityView struct {
 	Page
+	// Email is nil when the server has no address pages.
+	Email    *EmailSection
 	Activity []ActivityEntry
 }
 
