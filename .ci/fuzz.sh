@@ -17,6 +17,10 @@ run ./books FuzzDecodeBook 12
 run ./books FuzzDecodeCursor 12
 run ./clients FuzzValidateRedirectURI 12
 run ./oauth FuzzVerifyDPoP 12
+run ./accounts FuzzSafeReturnTo 12
+run ./clients FuzzMatchRedirectURI 12
+run ./clients FuzzParseDocument 12
 # Whole requests through the OAuth handler on SQLite: slower executions.
 run ./oauth FuzzTokenRequest 30
 run ./oauth FuzzAuthorizeRequest 30
+run ./oauth FuzzLogoutRequest 15

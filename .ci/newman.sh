@@ -60,14 +60,15 @@ urlencode() {
 
 echo "--- building the server"
 go build -o "$tmp/server" ./cmd/server
-secret=$(openssl rand -hex 32)
+# In the environment rather than on command lines, where ps shows it.
+export GATEHOUSE_SECRET="$(openssl rand -hex 32)"
 db="$tmp/gatehouse.db"
 cli() { "$tmp/server" "$@"; }
 
 # Port 0: the kernel picks a free port, and the server logs the one it got,
 # so nothing can take it between choosing and listening.
 : >"$tmp/server.log"
-"$tmp/server" --addr 127.0.0.1:0 --db "$db" --secret "$secret" --log-format json >"$tmp/server.log" 2>&1 &
+"$tmp/server" --addr 127.0.0.1:0 --db "$db" --log-format json >"$tmp/server.log" 2>&1 &
 server_pid=$!
 base=""
 for _ in $(seq 100); do
@@ -79,8 +80,8 @@ done
 [ -n "$base" ] || fail "the server did not start within 10 s"
 echo "server at $base"
 
-printf '%s\n' "$password" | cli users create --db "$db" --secret "$secret" --username "$username" --password-stdin >/dev/null
-client=$(cli clients create --db "$db" --secret "$secret" --name "Newman" --redirect-uri "$redirect_uri" \
+printf '%s\n' "$password" | cli users create --db "$db" --username "$username" --password-stdin >/dev/null
+client=$(cli clients create --db "$db" --name "Newman" --redirect-uri "$redirect_uri" \
 	--grant-type authorization_code --grant-type refresh_token --grant-type client_credentials)
 client_id=$(printf %s "$client" | json_field client_id)
 client_secret=$(printf %s "$client" | json_field client_secret)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"gatehouse/audit"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
 )
@@ -34,10 +36,9 @@ type Handler struct {
 	NewPage  func(r *http.Request, title string) templates.Page
 	// RegistrationOpen lets anyone create an account at /register.
 	RegistrationOpen bool
-	// Accounts and Addresses throttle failed sign-ins per username and per
-	// client address.
-	Accounts  Limiter
-	Addresses Limiter
+	// Limiter throttles failed sign-ins per account and per client
+	// address.
+	Limiter Limiter
 	// TrustedProxies are the load balancers whose X-Forwarded-For header
 	// names the client for the per-address limit.
 	TrustedProxies []netip.Prefix
@@ -45,7 +46,24 @@ type Handler struct {
 	// FailedLogins, when set, counts sign-ins refused for a wrong username
 	// or password.
 	FailedLogins interface{ Inc() }
+	// Email, when set, mails a confirmation link to an address given at
+	// registration.
+	Email *Email
+	// Audit, when set, records sign-ins and refused ones.
+	Audit audit.Recorder
+	// Activity, when set, lists the user's events on /account/security.
+	Activity ActivityStore
 }
+
+// The sign-in limits: within limitWindow, at most accountLimit failures per
+// account (counted per known device for a browser that signed in to the
+// account before, see Sessions.KnownDevice) and addressLimit per client
+// address (an IPv6 /64, see addressKey).
+const (
+	accountLimit = 5
+	addressLimit = 50
+	limitWindow  = 15 * time.Minute
+)
 
 // maxFormBytes caps every page form; the largest legitimate one is a few
 // hundred bytes.
@@ -58,6 +76,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /register", h.registerPage)
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("GET /account/security", h.security)
 }
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
@@ -68,9 +87,11 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
 	h.render(w, r, http.StatusOK, templates.Login(templates.LoginView{
 		Page:             h.NewPage(r, "Sign in"),
-		ReturnTo:         SafeReturnTo(r.URL.Query().Get("return_to")),
+		ReturnTo:         SafeReturnTo(q.Get("return_to")),
+		Fresh:            q.Get("fresh") == "1",
 		RegistrationOpen: h.RegistrationOpen,
 	}))
 }
@@ -86,15 +107,24 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		Page:             h.NewPage(r, "Sign in"),
 		Username:         username,
 		ReturnTo:         returnTo,
+		Fresh:            r.PostForm.Get("fresh") == "1",
 		RegistrationOpen: h.RegistrationOpen,
 	}
 	ctx, now := r.Context(), h.Now()
-	accountKey, addressKey := "user:"+username, "addr:"+h.clientAddress(r)
-	// An unanswered throttle check fails closed: the password check needs
-	// the same database, so refusing costs little availability, while
-	// letting the attempt through would lift the limit whenever the check
-	// can be made to fail.
-	wait, err := h.wait(ctx, now, accountKey, addressKey)
+	// A browser that signed in to this account before has a limit of its
+	// own, so guessers elsewhere cannot lock the user out of it.
+	accountKey := "user:" + username
+	if device, ok := h.Sessions.KnownDevice(r, username); ok {
+		accountKey = "device:" + device
+	}
+	// The attempt is reserved, and so counts as failed, before the
+	// password is checked. An unanswered reservation fails closed: the
+	// password check needs the same database, so refusing costs little
+	// availability, while letting the attempt through would lift the limit
+	// whenever the reservation can be made to fail.
+	attempt, wait, err := h.Limiter.Reserve(ctx, now,
+		Limit{Key: accountKey, Max: accountLimit, Window: limitWindow},
+		Limit{Key: "addr:" + addressKey(h.clientAddress(r)), Max: addressLimit, Window: limitWindow})
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "sign in", "err", err)
 		view.Error = "Something went wrong. Please try again."
@@ -115,39 +145,25 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		// The password has been checked by now and any answer but a
-		// redirect tells a guesser it was wrong, so an error page would
-		// protect nothing: a failure that cannot be recorded is logged.
-		if err := errors.Join(h.Accounts.Fail(ctx, accountKey, now), h.Addresses.Fail(ctx, addressKey, now)); err != nil {
-			h.Logger.ErrorContext(ctx, "record failed sign in", "err", err)
-		}
 		if h.FailedLogins != nil {
 			h.FailedLogins.Inc()
 		}
 		h.Logger.InfoContext(ctx, "sign in failed", "username", username)
+		audit.Record(ctx, h.Audit, signInFailed(user))
 		view.Error = "Invalid username or password."
 		h.render(w, r, http.StatusUnauthorized, templates.Login(view))
 		return
 	}
-	if err := h.Accounts.Reset(ctx, accountKey); err != nil {
-		// The user proved the password; stale failures can only shorten
-		// their next allowance.
-		h.Logger.WarnContext(ctx, "clear failed sign ins", "err", err)
+	// Only the failures counted where this attempt was are forgotten: a
+	// user signing in on their own browser leaves the count of guessers
+	// elsewhere as it is.
+	if err := h.Limiter.Succeeded(ctx, attempt, accountKey); err != nil {
+		// The user proved the password; a reservation left behind only
+		// shortens their next allowance.
+		h.Logger.WarnContext(ctx, "release sign-in attempt", "err", err)
 	}
+	audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID})
 	h.signIn(w, r, user, returnTo)
-}
-
-// wait is the longer lockout of the account and the client address.
-func (h *Handler) wait(ctx context.Context, now time.Time, accountKey, addressKey string) (time.Duration, error) {
-	account, err := h.Accounts.Wait(ctx, accountKey, now)
-	if err != nil {
-		return 0, err
-	}
-	address, err := h.Addresses.Wait(ctx, addressKey, now)
-	if err != nil {
-		return 0, err
-	}
-	return max(account, address), nil
 }
 
 // authenticate checks a password. An unknown username is checked against a
@@ -168,6 +184,16 @@ func (h *Handler) authenticate(ctx context.Context, username, password string) (
 		return storage.User{}, false, fmt.Errorf("check password of %q: %w", username, err)
 	}
 	return user, ok && user.ID != "", nil
+}
+
+// signInFailed is the event of a refused password. The name typed is kept
+// only when it names a user: a name that matches nobody is often a
+// password typed into the wrong field.
+func signInFailed(user storage.User) audit.Event {
+	if user.ID == "" {
+		return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Detail: map[string]string{"reason": "unknown_user"}}
+	}
+	return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Subject: user.ID, Detail: map[string]string{"reason": "wrong_password", "username": user.Username}}
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
@@ -202,9 +228,10 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	view := templates.RegisterView{
 		Page:     h.NewPage(r, "Create an account"),
 		Username: r.PostForm.Get("username"),
+		Email:    r.PostForm.Get("email"),
 		ReturnTo: SafeReturnTo(r.PostForm.Get("return_to")),
 	}
-	user, err := Register(r.Context(), h.Store, view.Username, r.PostForm.Get("password"), h.Now())
+	user, err := RegisterWithEmail(r.Context(), h.Store, view.Username, r.PostForm.Get("password"), view.Email, h.Now())
 	var invalid *ValidationError
 	switch {
 	case errors.As(err, &invalid):
@@ -221,7 +248,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusInternalServerError, templates.Register(view))
 		return
 	}
-	h.signIn(w, r, user, view.ReturnTo)
+	h.welcome(w, r, user, view.ReturnTo)
 }
 
 func (h *Handler) closed(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +266,11 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
 	}
-	h.Sessions.SignOut(w)
+	if err := h.Sessions.SignOut(w, r); err != nil {
+		h.Logger.ErrorContext(r.Context(), "sign out", "err", err)
+		http.Error(w, "Could not end the session on the server. Please try again.", http.StatusInternalServerError)
+		return
+	}
 	http.Redirect(w, r, SafeReturnTo(r.PostForm.Get("return_to")), http.StatusSeeOther)
 }
 
@@ -263,36 +294,87 @@ func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// SafeReturnTo keeps return_to only when it is a path on this server;
-// anything that could leave it (a scheme, a host, "//host", "/\host") becomes "/".
+// SafeReturnTo keeps return_to only when it is a path on this server, and
+// returns it as http.Redirect will send it: Redirect cleans the path ("/./"
+// and "/a/.." go), so a check of the raw string would pass "/./\host",
+// which it turns into "/\host", a link to another host for browsers.
+// Anything that could leave the server becomes "/": a scheme or host, "//",
+// a backslash or control character anywhere (browsers read "\" as "/" and
+// drop tabs and newlines, so "/\t/host" is "//host"), and "/" or "\"
+// percent-encoded in the path, which a later decoding could turn into one.
 func SafeReturnTo(s string) string {
-	if s == "" || s[0] != '/' || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || !utf8.ValidString(s) {
+	if s == "" || s[0] != '/' || strings.HasPrefix(s, "//") || !utf8.ValidString(s) || strings.ContainsFunc(s, unsafeInReturnTo) {
 		return "/"
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+	// What http.Redirect does to a path without a scheme or host.
+	p, query, _ := strings.Cut(s, "?")
+	cleaned := path.Clean(p)
+	if strings.HasSuffix(p, "/") && !strings.HasSuffix(cleaned, "/") {
+		cleaned += "/"
+	}
+	if strings.Contains(s, "?") {
+		cleaned += "?" + query
+	}
+	cleaned = escapeNonASCII(cleaned)
+	pathPart, _, _ := strings.Cut(cleaned, "?")
+	pathPart, _, _ = strings.Cut(pathPart, "#")
+	lower := strings.ToLower(pathPart)
+	if strings.HasPrefix(cleaned, "//") || strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
 		return "/"
 	}
-	for _, c := range s {
-		if c < 0x20 || c == 0x7f {
-			return "/"
-		}
+	u, err := url.Parse(cleaned)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
 	}
-	return s
+	return cleaned
 }
 
-// clientAddress is the address the per-address sign-in limit counts. It is
-// the TCP peer, unless the peer is one of the operator's TrustedProxies:
-// then it is the last X-Forwarded-For entry that is not itself a trusted
-// proxy. Entries further left were written by the client and could be
-// anything, so they are never used.
+// escapeNonASCII percent-encodes every byte outside ASCII, as http.Redirect
+// does to a Location.
+func escapeNonASCII(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] < utf8.RuneSelf {
+			b.WriteByte(s[i])
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteString(strconv.FormatUint(uint64(s[i]), 16))
+	}
+	return b.String()
+}
+
+// unsafeInReturnTo: backslashes and C0, DEL and C1 controls.
+func unsafeInReturnTo(c rune) bool {
+	return c == '\\' || c < 0x20 || c >= 0x7f && c <= 0x9f
+}
+
+// clientAddress is the address the per-address sign-in limit counts and a
+// session records.
 func (h *Handler) clientAddress(r *http.Request) string {
+	return ClientAddress(r, h.TrustedProxies)
+}
+
+// ClientAddress is the address a request came from. It is the TCP peer,
+// unless the peer is one of the operator's trusted proxies: then it is the
+// last X-Forwarded-For entry that is not itself a trusted proxy. Entries
+// further left were written by the client and could be anything, so they
+// are never used.
+func ClientAddress(r *http.Request, trustedProxies []netip.Prefix) string {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
+	trusted := func(a netip.Addr) bool {
+		for _, p := range trustedProxies {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 	addr := peer.Addr().Unmap()
-	if !h.trusted(addr) {
+	if !trusted(addr) {
 		return addr.String()
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -302,18 +384,26 @@ func (h *Handler) clientAddress(r *http.Request) string {
 			break
 		}
 		addr = hop.Unmap()
-		if !h.trusted(addr) {
+		if !trusted(addr) {
 			break
 		}
 	}
 	return addr.String()
 }
 
-func (h *Handler) trusted(a netip.Addr) bool {
-	for _, p := range h.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
+// addressKey is what the per-address limit counts for an address: an IPv6
+// address by its /64, the smallest block a site is given, since anyone
+// holding one can use any of its 2^64 addresses; an IPv4 address as is.
+// LimitAddress is the client address the per-address limits count: the
+// address a request came from (see ClientAddress), an IPv6 one as its /64.
+func LimitAddress(r *http.Request, trustedProxies []netip.Prefix) string {
+	return addressKey(ClientAddress(r, trustedProxies))
+}
+
+func addressKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() {
+		return addr
 	}
-	return false
+	return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
 }

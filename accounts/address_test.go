@@ -35,3 +35,19 @@ func TestClientAddress(t *testing.T) {
 		})
 	}
 }
+
+func TestAddressKey(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"203.0.113.9", "203.0.113.9"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"::1", "::/64"},
+		{"not an address", "not an address"},
+	} {
+		if got := addressKey(tc.addr); got != tc.want {
+			t.Errorf("addressKey(%q) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}

@@ -2,68 +2,84 @@ package accounts
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"time"
+
+	"gatehouse/storage"
 )
 
-// Limiter counts failed sign-ins per key (an account or a client address)
-// and says how long a key must wait once it has failed too often.
-type Limiter interface {
-	// Wait returns how long key is locked out; zero means it may try.
-	Wait(ctx context.Context, key string, now time.Time) (time.Duration, error)
-	// Fail records a failed attempt.
-	Fail(ctx context.Context, key string, now time.Time) error
-	// Reset forgets key after a successful sign-in.
-	Reset(ctx context.Context, key string) error
-}
-
-// FailureStore keeps failed sign-ins; storage.Store is one.
-type FailureStore interface {
-	RecordLoginFailure(ctx context.Context, key string, at time.Time) error
-	CountLoginFailures(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
-	ClearLoginFailures(ctx context.Context, key string) error
-}
-
-// StoreLimiter allows Max failures per key within Window; the next attempt
-// waits until the oldest failure leaves the window. The failures live in
-// the database, so every instance behind a load balancer counts the same
-// ones and the limit holds however requests are spread. Window must not
-// exceed storage.LoginFailureRetention.
-type StoreLimiter struct {
-	Store  FailureStore
+// Limit is one count an attempt must stay under: fewer than Max failures
+// of Key within Window.
+type Limit struct {
+	Key    string
 	Max    int
 	Window time.Duration
 }
 
+// Attempt is an attempt that Reserve let through.
+type Attempt struct{ ids []int64 }
+
+// Limiter throttles attempts at a secret (a password, a code). An attempt
+// counts as failed from the moment it is reserved, before the secret is
+// checked, so requests arriving at once cannot all slip under a limit.
+type Limiter interface {
+	// Reserve records an attempt under every limit at once, unless one of
+	// them is full: then it records nothing and returns how long to wait.
+	Reserve(ctx context.Context, now time.Time, limits ...Limit) (Attempt, time.Duration, error)
+	// Succeeded withdraws the attempt, which turned out right, and forgets
+	// the earlier failures of the keys in forget.
+	Succeeded(ctx context.Context, a Attempt, forget ...string) error
+}
+
+// AttemptStore keeps the attempts; storage.Store is one.
+type AttemptStore interface {
+	ReserveLoginAttempt(ctx context.Context, at time.Time, limits []storage.LoginLimit) (storage.LoginAttempt, error)
+	ReleaseLoginAttempt(ctx context.Context, ids []int64) error
+	ClearLoginFailures(ctx context.Context, key string) error
+}
+
+// StoreLimiter keeps the attempts in the database, so every instance behind
+// a load balancer counts the same ones and the limits hold however requests
+// are spread. No Window may exceed storage.LoginFailureRetention.
+type StoreLimiter struct {
+	Store AttemptStore
+}
+
 var _ Limiter = (*StoreLimiter)(nil)
 
-// Wait locks key out once Max failures fall in the window. Instances
-// recording at the same moment can push the count past Max; the lockout
-// still lasts until fewer than Max remain, but the wait returned is then
-// only until the oldest leaves, and the next attempt is told to wait again.
-func (l *StoreLimiter) Wait(ctx context.Context, key string, now time.Time) (time.Duration, error) {
-	n, oldest, err := l.Store.CountLoginFailures(ctx, storeKey(key), now.Add(-l.Window))
+// Reserve's wait lasts until the oldest failure of the fullest limit leaves
+// its window.
+func (l *StoreLimiter) Reserve(ctx context.Context, now time.Time, limits ...Limit) (Attempt, time.Duration, error) {
+	rows := make([]storage.LoginLimit, len(limits))
+	for i, lim := range limits {
+		rows[i] = storage.LoginLimit{Key: storeKey(lim.Key), Max: lim.Max, Since: now.Add(-lim.Window)}
+	}
+	got, err := l.Store.ReserveLoginAttempt(ctx, now, rows)
 	if err != nil {
-		return 0, fmt.Errorf("sign-in throttle: %w", err)
+		return Attempt{}, 0, fmt.Errorf("sign-in throttle: %w", err)
 	}
-	if n < l.Max {
-		return 0, nil
+	if got.IDs != nil {
+		return Attempt{ids: got.IDs}, 0, nil
 	}
-	return oldest.Add(l.Window).Sub(now), nil
+	var wait time.Duration
+	for i, oldest := range got.Oldest {
+		if !oldest.IsZero() {
+			wait = max(wait, oldest.Add(limits[i].Window).Sub(now))
+		}
+	}
+	// Another instance's clock may run ahead; the attempt was refused all
+	// the same.
+	return Attempt{}, max(wait, time.Second), nil
 }
 
-func (l *StoreLimiter) Fail(ctx context.Context, key string, now time.Time) error {
-	if err := l.Store.RecordLoginFailure(ctx, storeKey(key), now); err != nil {
+func (l *StoreLimiter) Succeeded(ctx context.Context, a Attempt, forget ...string) error {
+	if err := l.Store.ReleaseLoginAttempt(ctx, a.ids); err != nil {
 		return fmt.Errorf("sign-in throttle: %w", err)
 	}
-	return nil
-}
-
-func (l *StoreLimiter) Reset(ctx context.Context, key string) error {
-	if err := l.Store.ClearLoginFailures(ctx, storeKey(key)); err != nil {
-		return fmt.Errorf("sign-in throttle: %w", err)
+	for _, key := range forget {
+		if err := l.Store.ClearLoginFailures(ctx, storeKey(key)); err != nil {
+			return fmt.Errorf("sign-in throttle: %w", err)
+		}
 	}
 	return nil
 }
@@ -73,6 +89,5 @@ func (l *StoreLimiter) Reset(ctx context.Context, key string) error {
 // sitting in a table for a day; a digest also has a fixed size and is valid
 // text for any database, whatever bytes the form held.
 func storeKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
+	return digest(key)
 }

@@ -37,47 +37,56 @@ func TestStoreLimiterThrottles(t *testing.T) {
 	}
 }
 
-func testStoreLimiter(t *testing.T, store accounts.FailureStore) {
+func testStoreLimiter(t *testing.T, store accounts.AttemptStore) {
 	ctx := t.Context()
-	l := &accounts.StoreLimiter{Store: store, Max: 3, Window: 15 * time.Minute}
+	l := &accounts.StoreLimiter{Store: store}
 	t0 := time.Date(2030, time.May, 6, 7, 8, 9, 0, time.UTC)
 	// Whatever a form can carry: NUL, invalid UTF-8, a long value.
 	odd := "user:" + strings.Repeat("\x00\xff", 5000)
-
-	wantWait := func(key string, now time.Time, want time.Duration) {
-		t.Helper()
-		got, err := l.Wait(ctx, key, now)
-		if err != nil {
-			t.Fatalf("Wait(%.20q): %v", key, err)
-		}
-		if got != want {
-			t.Errorf("Wait(%.20q) at t0+%v = %v, want %v", key, now.Sub(t0), got, want)
-		}
+	limit := func(key string, max int) accounts.Limit {
+		return accounts.Limit{Key: key, Max: max, Window: 15 * time.Minute}
 	}
-	fail := func(key string, at time.Time) {
+
+	reserve := func(now time.Time, wantWait time.Duration, limits ...accounts.Limit) accounts.Attempt {
 		t.Helper()
-		if err := l.Fail(ctx, key, at); err != nil {
-			t.Fatalf("Fail(%.20q): %v", key, err)
+		a, wait, err := l.Reserve(ctx, now, limits...)
+		if err != nil {
+			t.Fatalf("Reserve(%.20q): %v", limits[0].Key, err)
 		}
+		if wait != wantWait {
+			t.Errorf("Reserve(%.20q) at t0+%v waits %v, want %v", limits[0].Key, now.Sub(t0), wait, wantWait)
+		}
+		return a
 	}
 
 	for _, key := range []string{"user:alice", odd} {
-		fail(key, t0)
-		fail(key, t0.Add(time.Minute))
-		wantWait(key, t0.Add(2*time.Minute), 0)
-		fail(key, t0.Add(2*time.Minute))
+		reserve(t0, 0, limit(key, 3))
+		reserve(t0.Add(time.Minute), 0, limit(key, 3))
+		reserve(t0.Add(2*time.Minute), 0, limit(key, 3))
 		// Locked until the first failure leaves the window.
-		wantWait(key, t0.Add(3*time.Minute), 12*time.Minute)
-		wantWait(key, t0.Add(15*time.Minute-time.Second), time.Second)
-		wantWait(key, t0.Add(15*time.Minute), 0)
+		reserve(t0.Add(3*time.Minute), 12*time.Minute, limit(key, 3))
+		reserve(t0.Add(15*time.Minute-time.Second), time.Second, limit(key, 3))
+		reserve(t0.Add(15*time.Minute), 0, limit(key, 3))
 	}
-	wantWait("user:bob", t0.Add(3*time.Minute), 0)
+	// The fullest limit sets the wait; a refused attempt records nothing
+	// under the limits that had room.
+	reserve(t0.Add(3*time.Minute), 0, limit("user:bob", 3))
+	reserve(t0.Add(4*time.Minute), 11*time.Minute, limit("user:bob", 3), limit("user:alice", 3))
+	reserve(t0.Add(4*time.Minute), 0, limit("user:bob", 2))
 
-	if err := l.Reset(ctx, "user:alice"); err != nil {
-		t.Fatalf("Reset: %v", err)
+	// A success withdraws its own attempt and forgets the named keys only.
+	a := reserve(t0.Add(5*time.Minute), 0, limit("user:carol", 2), limit("addr:192.0.2.1", 2))
+	if err := l.Succeeded(ctx, a); err != nil {
+		t.Fatalf("Succeeded: %v", err)
 	}
-	wantWait("user:alice", t0.Add(3*time.Minute), 0)
-	wantWait(odd, t0.Add(3*time.Minute), 12*time.Minute)
+	reserve(t0.Add(5*time.Minute), 0, limit("user:carol", 2), limit("addr:192.0.2.1", 2))
+	a = reserve(t0.Add(5*time.Minute), 0, limit("user:carol", 2))
+	if err := l.Succeeded(ctx, a, "user:carol"); err != nil {
+		t.Fatalf("Succeeded: %v", err)
+	}
+	reserve(t0.Add(5*time.Minute), 0, limit("user:carol", 1))
+	reserve(t0.Add(5*time.Minute), 0, limit("addr:192.0.2.1", 2))
+	reserve(t0.Add(5*time.Minute), 15*time.Minute, limit("addr:192.0.2.1", 2))
 }
 
 // brokenLimiter is a limiter whose database does not answer.
@@ -85,11 +94,10 @@ type brokenLimiter struct{}
 
 var errDown = errors.New("database down")
 
-func (brokenLimiter) Wait(context.Context, string, time.Time) (time.Duration, error) {
-	return 0, errDown
+func (brokenLimiter) Reserve(context.Context, time.Time, ...accounts.Limit) (accounts.Attempt, time.Duration, error) {
+	return accounts.Attempt{}, 0, errDown
 }
-func (brokenLimiter) Fail(context.Context, string, time.Time) error { return errDown }
-func (brokenLimiter) Reset(context.Context, string) error           { return errDown }
+func (brokenLimiter) Succeeded(context.Context, accounts.Attempt, ...string) error { return errDown }
 
 // passwordStore records whether the password was looked at.
 type passwordStore struct{ looked bool }
@@ -106,13 +114,12 @@ func TestLoginThrottleFailsClosed(t *testing.T) {
 	store := &passwordStore{}
 	mux := http.NewServeMux()
 	(&accounts.Handler{
-		Store:     store,
-		Sessions:  accounts.NewSessions([][]byte{make([]byte, 32), make([]byte, 32)}, false),
-		Logger:    slog.New(slog.DiscardHandler),
-		NewPage:   func(*http.Request, string) templates.Page { return templates.Page{} },
-		Accounts:  brokenLimiter{},
-		Addresses: brokenLimiter{},
-		Now:       time.Now,
+		Store:    store,
+		Sessions: accounts.NewSessions(nil, [][]byte{make([]byte, 32), make([]byte, 32)}, accounts.SessionConfig{}),
+		Logger:   slog.New(slog.DiscardHandler),
+		NewPage:  func(*http.Request, string) templates.Page { return templates.Page{} },
+		Limiter:  brokenLimiter{},
+		Now:      time.Now,
 	}).Mount(mux)
 	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"username": {"alice"}, "password": {"guess"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

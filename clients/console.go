@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/audit"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
 )
@@ -28,6 +29,8 @@ type Handler struct {
 	// NewPage returns the shell every page shares.
 	NewPage func(r *http.Request, title string) templates.Page
 	Now     func() time.Time
+	// Audit, when set, records apps created, changed and deleted.
+	Audit audit.Recorder
 }
 
 // New returns a Handler that reads the clock with time.Now.
@@ -81,6 +84,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs: r.PostForm.Get("redirect_uris"),
 		Scope:        r.PostForm.Get("scope"),
 		JWKS:         strings.TrimSpace(r.PostForm.Get("jwks")),
+
+		PostLogoutRedirectURIs: r.PostForm.Get("post_logout_redirect_uris"),
 	}
 	switch r.PostForm.Get("client_type") {
 	case "", "confidential":
@@ -97,6 +102,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs: splitLines(form.RedirectURIs),
 		Public:       form.Public,
 		Scope:        form.Scope,
+
+		PostLogoutRedirectURIs: splitLines(form.PostLogoutRedirectURIs),
 	}
 	if form.JWKS != "" {
 		reg.AuthMethod, reg.JWKS = AuthPrivateKeyJWT, form.JWKS
@@ -112,6 +119,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientCreated, Actor: userID, Client: c.ID, Detail: map[string]string{"name": c.Name}})
 	w.Header().Set("Cache-Control", "no-store")
 	h.render(w, r, http.StatusCreated, templates.App(h.appView(r, c, secret)))
 }
@@ -129,13 +137,14 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.parseForm(w, r) {
 		return
 	}
-	entered := r.PostForm.Get("redirect_uris")
-	updated, err := Update(r.Context(), h.Store, c.ID, r.PostForm.Get("name"), splitLines(entered), h.Now())
+	entered, enteredLogout := r.PostForm.Get("redirect_uris"), r.PostForm.Get("post_logout_redirect_uris")
+	updated, err := UpdateWithLogout(r.Context(), h.Store, c.ID, r.PostForm.Get("name"), splitLines(entered), splitLines(enteredLogout), h.Now())
 	var invalid *Error
 	switch {
 	case errors.As(err, &invalid):
 		v := h.appView(r, c, "")
 		v.RedirectURIs = entered
+		v.PostLogoutRedirectURIs = enteredLogout
 		v.Error = invalid.Message
 		h.render(w, r, http.StatusBadRequest, templates.App(v))
 		return
@@ -146,6 +155,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientUpdated, Actor: c.OwnerID, Client: c.ID})
 	v := h.appView(r, updated, "")
 	v.Flash = "Changes saved"
 	h.render(w, r, http.StatusOK, templates.App(v))
@@ -170,6 +180,7 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientSecretRotated, Actor: c.OwnerID, Client: c.ID})
 	v := h.appView(r, c, secret)
 	v.Flash = "New secret created; the old one no longer works"
 	w.Header().Set("Cache-Control", "no-store")
@@ -186,6 +197,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.ClientDeleted, Actor: c.OwnerID, Client: c.ID})
 	http.Redirect(w, r, "/apps", http.StatusSeeOther)
 }
 
@@ -242,6 +254,8 @@ func (h *Handler) appView(r *http.Request, c storage.Client, secret string) temp
 		GrantTypes:   c.GrantTypes,
 		Secret:       secret,
 		RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
+
+		PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 	}
 }
 

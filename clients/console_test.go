@@ -138,6 +138,7 @@ func TestConsoleCreate(t *testing.T) {
 		RedirectURIs: []string{"https://reader.example/cb", "http://127.0.0.1:8080/cb"},
 		Scopes:       []string{"openid", "books:read"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Origin:       storage.OriginConsole,
 		CreatedAt:    testNow, UpdatedAt: testNow,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
@@ -176,7 +177,7 @@ func TestConsoleCreatePublic(t *testing.T) {
 	if !c.Public || c.SecretHash != nil || secret != "" {
 		t.Errorf("public app stored as %+v", c)
 	}
-	if len(c.Scopes) != 5 {
+	if len(c.Scopes) != 6 {
 		t.Errorf("an empty scope field registered %q, want every scope", c.Scopes)
 	}
 }

@@ -1,15 +1,24 @@
 package clients
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse/audit"
+	"gatehouse/storage"
 )
 
 const maxMetadataBytes = 64 << 10
@@ -28,6 +37,63 @@ type RegistrationEndpoint struct {
 	Store  Store
 	Logger *slog.Logger
 	Now    func() time.Time
+	// InitialAccessToken, when not empty, is the bearer token every
+	// registration must carry (RFC 7591 §3): the operator hands it to
+	// the developers allowed to register.
+	InitialAccessToken string
+	// Limit, when set, throttles registration requests per client
+	// address.
+	Limit *RegistrationLimit
+	// Audit, when set, records registered clients.
+	Audit audit.Recorder
+}
+
+// RequestCounter counts requests per key in the database; storage.Store
+// is one.
+type RequestCounter interface {
+	CountRequest(ctx context.Context, key string, now time.Time, window time.Duration) (n int, windowStart time.Time, err error)
+}
+
+// RegistrationLimit allows Max registration requests per client address in
+// each fixed window of length Window, which starts with the address's first
+// request. The requests are counted in the database, one atomic update
+// each, so requests arriving at once on any instances get distinct numbers
+// and exactly Max of them pass. Window must not exceed
+// storage.LoginFailureRetention.
+type RegistrationLimit struct {
+	Store  RequestCounter
+	Max    int
+	Window time.Duration
+	// Address names the client a request counts against: the sign-in
+	// limit's address (an IPv6 /64), so both limits see one client alike.
+	Address func(*http.Request) string
+}
+
+// wait counts the request of r and returns how long its address must wait,
+// zero when the request may go on.
+func (l *RegistrationLimit) wait(ctx context.Context, r *http.Request, now time.Time) (time.Duration, error) {
+	n, start, err := l.Store.CountRequest(ctx, "oauth2/register "+l.Address(r), now, l.Window)
+	if err != nil {
+		return 0, fmt.Errorf("registration limit: %w", err)
+	}
+	if n <= l.Max {
+		return 0, nil
+	}
+	// A racer that opened the window may have read a later clock than now.
+	return min(max(start.Add(l.Window).Sub(now), time.Second), l.Window), nil
+}
+
+// authorized reports whether r carries the initial access token. Digests of
+// equal length are compared in constant time, so neither the token's
+// bytes nor its length leak through timing.
+func (e *RegistrationEndpoint) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got, want := sha256.Sum256([]byte(strings.TrimSpace(token))), sha256.Sum256([]byte(e.InitialAccessToken))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+
 }
 
 // NewRegistrationEndpoint returns a RegistrationEndpoint that reads the clock
@@ -46,10 +112,11 @@ type clientMetadata struct {
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope"`
 	// private_key_jwt clients: their keys inline or by URL (RFC 7591 §2).
-	JWKS       json.RawMessage `json:"jwks"`
-	JWKSURI    string          `json:"jwks_uri"`
-	RequirePAR bool            `json:"require_pushed_authorization_requests"`
-	DPoPBound  bool            `json:"dpop_bound_access_tokens"`
+	JWKS                   json.RawMessage `json:"jwks"`
+	JWKSURI                string          `json:"jwks_uri"`
+	RequirePAR             bool            `json:"require_pushed_authorization_requests"`
+	DPoPBound              bool            `json:"dpop_bound_access_tokens"`
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
 }
 
 // registrationResponse is RFC 7591 §3.2.1: the credentials, then the
@@ -69,11 +136,32 @@ type registrationResponse struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	RequirePAR              bool            `json:"require_pushed_authorization_requests,omitempty"`
 	DPoPBound               bool            `json:"dpop_bound_access_tokens,omitempty"`
+	PostLogoutRedirectURIs  []string        `json:"post_logout_redirect_uris,omitempty"`
 }
 
 // ServeHTTP handles POST /oauth2/register.
 func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	// The limit comes first, so that it also bounds guesses at the
+	// initial access token.
+	if e.Limit != nil {
+		wait, err := e.Limit.wait(r.Context(), r, e.Now())
+		if err != nil {
+			e.Logger.ErrorContext(r.Context(), "dynamic client registration failed", "error", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
+			return
+		}
+		if wait > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too_many_requests", "error_description": "Too many registrations from this address; try again later"})
+			return
+		}
+	}
+	if e.InitialAccessToken != "" && !e.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "Registration needs the initial access token this server's operator hands out, as a Bearer token"})
+		return
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeRegistrationError(w, http.StatusBadRequest, metadataError("", "The request body must be application/json"))
 		return
@@ -108,6 +196,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	}
 
 	reg := Registration{
+		Origin:       storage.OriginDynamic,
 		Name:         md.ClientName,
 		RedirectURIs: md.RedirectURIs,
 		Public:       method == authNone,
@@ -116,6 +205,8 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		JWKSURI:      md.JWKSURI,
 		RequirePAR:   md.RequirePAR,
 		DPoPBound:    md.DPoPBound,
+
+		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs,
 	}
 	if len(md.JWKS) > 0 && string(md.JWKS) != "null" {
 		reg.JWKS = string(md.JWKS)
@@ -133,6 +224,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The client could not be registered"})
 		return
 	}
+	audit.Record(r.Context(), e.Audit, audit.Event{Type: audit.ClientCreated, Actor: audit.ActorAnonymous, Client: c.ID, Detail: map[string]string{"name": c.Name, "via": "dynamic_registration"}})
 	resp := registrationResponse{
 		ClientID:                c.ID,
 		ClientIDIssuedAt:        c.CreatedAt.Unix(),
@@ -145,6 +237,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		JWKSURI:                 c.JWKSURI,
 		RequirePAR:              c.RequirePAR,
 		DPoPBound:               c.DPoPBound,
+		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
 	}
 	if c.JWKS != "" {
 		resp.JWKS = json.RawMessage(c.JWKS)

@@ -39,8 +39,8 @@ const (
 type Error struct {
 	Code string // CodeInvalidRedirectURI or CodeInvalidClientMetadata
 	// Field is the offending form field or metadata member: "name",
-	// "redirect_uris", "scope", "grant_types", "token_endpoint_auth_method"
-	// or "response_types"; "" when a registration request as a whole is
+	// "redirect_uris", "scope", "grant_types", "token_endpoint_auth_method",
+	// "response_types" or "post_logout_redirect_uris"; "" when a registration request as a whole is
 	// unreadable.
 	Field   string
 	Message string // a sentence for whoever entered the value
@@ -73,6 +73,7 @@ var ErrPublicClient = errors.New("clients: a public client has no secret")
 var scopes = []templates.Scope{
 	{Name: "openid", Description: "Confirm who you are"},
 	{Name: "profile", Description: "See your username"},
+	{Name: "email", Description: "See your email address"},
 	{Name: "offline_access", Description: "Keep access when you're not using the app"},
 	{Name: "books:read", Description: "See your books"},
 	{Name: "books:write", Description: "Add, change and delete your books"},
@@ -125,6 +126,8 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is the device authorization grant (RFC 8628).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // parseGrantTypes returns the grant types in canonical order; none means
@@ -133,14 +136,14 @@ func parseGrantTypes(names []string, public bool) ([]string, error) {
 	if len(names) == 0 {
 		return []string{GrantAuthorizationCode, GrantRefreshToken}, nil
 	}
-	out, unknown := canonical([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, names)
+	out, unknown := canonical([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}, names)
 	switch {
 	case unknown != "":
-		return nil, metadataError("grant_types", "Unknown grant type %s; use authorization_code, refresh_token or client_credentials", quote(unknown))
+		return nil, metadataError("grant_types", "Unknown grant type %s; use authorization_code, refresh_token, client_credentials or %s", quote(unknown), GrantDeviceCode)
 	case public && slices.Contains(out, GrantClientCredentials):
 		return nil, metadataError("grant_types", "A public client cannot use client_credentials: that grant authenticates with a secret")
-	case slices.Contains(out, GrantRefreshToken) && !slices.Contains(out, GrantAuthorizationCode):
-		return nil, metadataError("grant_types", "refresh_token needs authorization_code: refresh tokens are issued only with authorization codes")
+	case slices.Contains(out, GrantRefreshToken) && !slices.Contains(out, GrantAuthorizationCode) && !slices.Contains(out, GrantDeviceCode):
+		return nil, metadataError("grant_types", "refresh_token needs authorization_code or the device grant: refresh tokens are issued only with those")
 	}
 	return out, nil
 }
@@ -337,9 +340,33 @@ func validateRedirectURIs(uris, grantTypes []string) ([]string, error) {
 	return out, nil
 }
 
+// validatePostLogoutRedirectURIs applies the redirect URI rules: logout
+// redirects are matched exactly too, and the same schemes are safe.
+func validatePostLogoutRedirectURIs(uris []string) ([]string, error) {
+	if len(uris) > maxRedirectURIs {
+		return nil, metadataError("post_logout_redirect_uris", "At most %d post-logout redirect URIs can be registered", maxRedirectURIs)
+	}
+	var out []string
+	for _, u := range uris {
+		if err := ValidateRedirectURI(u); err != nil {
+			e := *err.(*Error)
+			e.Code, e.Field = CodeInvalidClientMetadata, "post_logout_redirect_uris"
+			e.Message = "Post-logout r" + strings.TrimPrefix(e.Message, "R")
+			return nil, &e
+		}
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
 // Registration is what a new client asks for.
 type Registration struct {
-	OwnerID      string // "" for clients created from the command line or registered dynamically
+	OwnerID string // "" for clients created from the command line or registered dynamically
+	// Origin says who registered the client; when empty, OriginConsole
+	// with an owner and OriginUnknown without one.
+	Origin       storage.ClientOrigin
 	Name         string
 	RedirectURIs []string
 	Public       bool
@@ -353,6 +380,9 @@ type Registration struct {
 	JWKSURI    string
 	RequirePAR bool // require_pushed_authorization_requests
 	DPoPBound  bool // dpop_bound_access_tokens
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser; the same rules as redirect URIs apply.
+	PostLogoutRedirectURIs []string
 }
 
 // Register validates r and stores the new client. It returns the client and,
@@ -390,9 +420,22 @@ func Register(ctx context.Context, store Store, r Registration, now time.Time) (
 	default:
 		return storage.Client{}, "", metadataError("token_endpoint_auth_method", "Unsupported token_endpoint_auth_method %s", quote(r.AuthMethod))
 	}
+	origin := r.Origin
+	switch {
+	case origin != "":
+	case r.OwnerID != "":
+		origin = storage.OriginConsole
+	default:
+		origin = storage.OriginUnknown
+	}
+	logout, err := validatePostLogoutRedirectURIs(r.PostLogoutRedirectURIs)
+	if err != nil {
+		return storage.Client{}, "", err
+	}
 	c := storage.Client{
 		ID:           newClientID(),
 		OwnerID:      r.OwnerID,
+		Origin:       origin,
 		Name:         name,
 		Public:       r.Public,
 		RedirectURIs: uris,
@@ -405,6 +448,8 @@ func Register(ctx context.Context, store Store, r Registration, now time.Time) (
 		DPoPBound:    r.DPoPBound,
 		CreatedAt:    now,
 		UpdatedAt:    now,
+
+		PostLogoutRedirectURIs: logout,
 	}
 	var secret string
 	if !r.Public && r.AuthMethod == "" {
@@ -428,6 +473,18 @@ func newClientID() string {
 // Update renames a client and replaces its redirect URIs. Validation failures
 // are *Error; an unknown client is storage.ErrNotFound.
 func Update(ctx context.Context, store Store, clientID, name string, redirectURIs []string, now time.Time) (storage.Client, error) {
+	return update(ctx, store, clientID, name, redirectURIs, nil, now)
+}
+
+// UpdateWithLogout is Update that also replaces the post-logout redirect
+// URIs.
+func UpdateWithLogout(ctx context.Context, store Store, clientID, name string, redirectURIs, postLogoutRedirectURIs []string, now time.Time) (storage.Client, error) {
+	return update(ctx, store, clientID, name, redirectURIs, &postLogoutRedirectURIs, now)
+}
+
+// update leaves the post-logout redirect URIs as they are when logout is
+// nil.
+func update(ctx context.Context, store Store, clientID, name string, redirectURIs []string, logout *[]string, now time.Time) (storage.Client, error) {
 	c, err := store.GetClient(ctx, clientID)
 	if err != nil {
 		return storage.Client{}, fmt.Errorf("get client %q: %w", clientID, err)
@@ -437,6 +494,11 @@ func Update(ctx context.Context, store Store, clientID, name string, redirectURI
 	}
 	if c.RedirectURIs, err = validateRedirectURIs(redirectURIs, c.GrantTypes); err != nil {
 		return storage.Client{}, err
+	}
+	if logout != nil {
+		if c.PostLogoutRedirectURIs, err = validatePostLogoutRedirectURIs(*logout); err != nil {
+			return storage.Client{}, err
+		}
 	}
 	c.UpdatedAt = now
 	if err := store.UpdateClient(ctx, c); err != nil {

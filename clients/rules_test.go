@@ -116,7 +116,7 @@ func TestValidateRedirectURI(t *testing.T) {
 }
 
 func TestParseScope(t *testing.T) {
-	all := []string{"openid", "profile", "offline_access", "books:read", "books:write"}
+	all := []string{"openid", "profile", "email", "offline_access", "books:read", "books:write"}
 	tests := []struct {
 		in      string
 		want    []string
@@ -127,8 +127,8 @@ func TestParseScope(t *testing.T) {
 		{in: "openid", want: []string{"openid"}},
 		{in: "books:write openid books:write", want: []string{"openid", "books:write"}},
 		{in: "books:read\topenid  profile", want: []string{"openid", "profile", "books:read"}},
-		{in: "books:write books:read offline_access profile openid", want: all},
-		{in: "email", unknown: true},
+		{in: "books:write books:read offline_access email profile openid", want: all},
+		{in: "address", unknown: true},
 		{in: "openid books:*", unknown: true},
 		{in: "OPENID", unknown: true},
 	}
@@ -153,7 +153,7 @@ func TestParseScope(t *testing.T) {
 }
 
 func TestScopeCatalogue(t *testing.T) {
-	if diff := cmp.Diff([]string{"openid", "profile", "offline_access", "books:read", "books:write"}, ScopeNames()); diff != "" {
+	if diff := cmp.Diff([]string{"openid", "profile", "email", "offline_access", "books:read", "books:write"}, ScopeNames()); diff != "" {
 		t.Errorf("ScopeNames (-want +got):\n%s", diff)
 	}
 	for _, s := range Scopes() {
@@ -273,8 +273,9 @@ func TestRegister(t *testing.T) {
 			Name:         "Reader",
 			SecretHash:   c.SecretHash,
 			RedirectURIs: []string{"https://reader.example/cb", "http://127.0.0.1:8080/cb"},
-			Scopes:       []string{"openid", "profile", "offline_access", "books:read", "books:write"},
+			Scopes:       []string{"openid", "profile", "email", "offline_access", "books:read", "books:write"},
 			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			Origin:       storage.OriginConsole,
 			CreatedAt:    testNow,
 			UpdatedAt:    testNow,
 		}

@@ -2,74 +2,120 @@ package oauth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/ory/fosite"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/clients"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
 )
 
+// authzRequest is an authorization request whose client and redirect URI
+// Gatehouse has checked itself before fosite sees it: from then on every
+// answer may go to redirect.
+type authzRequest struct {
+	// client is the client as fosite sees it, its redirect URIs narrowed
+	// to the one this request matched.
+	client client
+	// redirect is where answers go: the redirect URI as sent, or the
+	// client's only one when none was sent.
+	redirect *url.URL
+	// registered is the registered redirect URI that redirect matched.
+	registered string
+	state      string
+	mode       fosite.ResponseModeType
+	query      url.Values
+	// ar is fosite's parse of the request, nil until fosite accepted it.
+	ar fosite.AuthorizeRequester
+}
+
 // authorize is GET /oauth2/authorize: it validates the request, makes sure
-// someone is signed in, and either answers at once from a remembered
-// consent or shows the consent page.
+// someone has signed in recently enough, and either answers at once from a
+// remembered consent or shows the consent page.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
-	ar, ok := h.authorizeRequest(w, r)
+	if r.Method == http.MethodHead {
+		// A link checker's HEAD must not be what issues a code: nothing
+		// on this endpoint is safe to answer without the body.
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "Use GET or POST.", http.StatusMethodNotAllowed)
+		return
+	}
+	r, ok := h.withDocument(w, r)
 	if !ok {
 		return
 	}
-	prompts := strings.Fields(ar.GetRequestForm().Get("prompt"))
+	req, ok := h.authorizeRequest(w, r)
+	if !ok {
+		return
+	}
+	prompts := strings.Fields(req.query.Get("prompt"))
 	user, signedIn := h.Sessions.Identity(r)
 	if slices.Contains(prompts, "none") && len(prompts) > 1 {
-		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values."))
+		h.writeAuthorizeError(w, r, req, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values."))
 		return
 	}
 	if !signedIn {
 		if slices.Contains(prompts, "none") {
-			h.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("No one is signed in."))
+			h.writeAuthorizeError(w, r, req, fosite.ErrLoginRequired.WithHint("No one is signed in."))
 			return
 		}
 		h.toLogin(w, r, r.URL.RequestURI())
 		return
 	}
-	if slices.Contains(prompts, "login") {
-		// Sign out and come back without prompt=login, so the fresh sign-in
-		// is not asked for again.
-		h.Sessions.SignOut(w)
-		h.toLogin(w, r, withoutPrompt(r.URL, "login"))
+	fresh, err := freshEnough(req.query, user, time.Now())
+	if err != nil {
+		h.writeAuthorizeError(w, r, req, err)
 		return
 	}
-	if !slices.Contains(prompts, "consent") {
-		granted, err := h.alreadyGranted(r, user.UserID, ar)
+	if !fresh {
+		h.freshSignIn(w, r, req, slices.Contains(prompts, "none"))
+		return
+	}
+	silent := h.maySkipConsent(req)
+	if silent && !slices.Contains(prompts, "consent") {
+		granted, err := h.alreadyGranted(r.Context(), user.UserID, req)
 		if err != nil {
-			h.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			h.writeAuthorizeError(w, r, req, fosite.ErrServerError.WithWrap(err))
 			return
 		}
 		if granted {
-			h.issueCode(w, r, ar, user, false)
+			h.issueCode(w, r, req, user, false)
 			return
 		}
 	}
 	if slices.Contains(prompts, "none") {
-		h.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not yet allowed this app these scopes."))
+		hint := "The user has not yet allowed this app these scopes."
+		if !silent {
+			hint = "This app's redirect URI could be answered by any program on the device, so the user must confirm each time."
+		}
+		h.writeAuthorizeError(w, r, req, fosite.ErrConsentRequired.WithHint(hint))
 		return
 	}
-	h.consentPage(w, r, ar, user)
+	h.consentPage(w, r, req, user)
 }
 
 // decide is POST /oauth2/authorize: the consent form's Allow or Deny.
 // Cross-origin posts never get here (the server refuses them first), so
 // the decision is the signed-in user's own.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
-	ar, ok := h.authorizeRequest(w, r)
+	r, ok := h.withDocument(w, r)
+	if !ok {
+		return
+	}
+	req, ok := h.authorizeRequest(w, r)
 	if !ok {
 		return
 	}
@@ -80,60 +126,193 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		h.issueCode(w, r, ar, user, true)
+		h.issueCode(w, r, req, user, true)
 	case "deny":
-		if err := h.consumePAR(r.Context(), ar); err != nil {
-			h.writeAuthorizeError(w, r, ar, err)
-			return
-		}
-		h.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		h.writeAuthorizeError(w, r, req, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 	default:
-		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("The decision must be allow or deny."))
+		h.writeAuthorizeError(w, r, req, fosite.ErrInvalidRequest.WithHint("The decision must be allow or deny."))
 	}
 }
 
+// withDocument resolves a client_id that names a client metadata document
+// before anything else, so that its failures name their cause for the
+// app's developer; the request it returns carries the document's checked
+// redirect URI for the client lookups that follow.
+func (h *Handler) withDocument(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	ctx, ok := h.documentRequest(w, r)
+	if !ok {
+		return nil, false
+	}
+	return r.WithContext(ctx), true
+}
+
 // authorizeRequest parses and validates an authorization request, writing
-// the error itself when it fails.
-func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (fosite.AuthorizeRequester, bool) {
-	ctx := r.Context()
-	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		if err := r.ParseForm(); err != nil {
-			h.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "The consent form was malformed or too large.", "")
-			return nil, false
-		}
-		// The body carries only the decision; the request itself is the
-		// query the consent page was shown for.
-		for k := range r.PostForm {
-			if k != "decision" {
-				h.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "The consent form carried unexpected fields.", "unexpected form field "+k)
-				return nil, false
-			}
-		}
+// the error itself when it fails. The request is the query alone: a GET's
+// body is never read, and a POST's carries nothing but the decision.
+func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request) (*authzRequest, bool) {
+	var req *authzRequest
+	if r.Method == http.MethodPost && !h.readDecision(w, r) {
+		return nil, false
 	}
-	ar, err := h.provider.NewAuthorizeRequest(ctx, r)
+	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		h.writeAuthorizeError(w, r, ar, err)
+		h.authorizeErrorPage(w, r, fosite.ErrInvalidRequest.WithHint("The query string is malformed."))
 		return nil, false
 	}
-	// Only the query counts: the POST body carries nothing but the decision.
-	if name := repeatedParam(r.URL.Query(), authorizeParams); name != "" {
-		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name))
+	if query, err = h.pushedQuery(r, query); err == nil {
+		req, err = h.checkClient(r.Context(), query)
+	}
+	if err != nil {
+		h.logFailure(r.Context(), "authorization request", err)
+		h.authorizeErrorPage(w, r, fosite.ErrorToRFC6749Error(err))
 		return nil, false
 	}
-	if name := invalidUTF8Param(r.URL.Query()); name != "" {
-		h.writeAuthorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The %q parameter is not valid UTF-8.", name))
+	if err := checkParams(query); err != nil {
+		h.writeAuthorizeError(w, r, req, err)
 		return nil, false
 	}
+	ctx := context.WithValue(r.Context(), checkedClientKey{}, req.client)
+	ar, err := h.provider.NewAuthorizeRequest(ctx, formOnly(r, withPKCEState(query)))
+	if err != nil {
+		h.writeAuthorizeError(w, r, req, err)
+		return nil, false
+	}
+	req.ar = ar
 	if err := h.checkAuthorizeExtras(ar); err != nil {
-		h.writeAuthorizeError(w, r, ar, err)
+		h.writeAuthorizeError(w, r, req, err)
 		return nil, false
 	}
 	if err := h.checkPushed(r, ar); err != nil {
-		h.writeAuthorizeError(w, r, ar, err)
+		h.writeAuthorizeError(w, r, req, err)
 		return nil, false
 	}
-	return ar, true
+	if err := h.grantResources(ar); err != nil {
+		h.writeAuthorizeError(w, r, req, err)
+		return nil, false
+	}
+	return req, true
+}
+
+// readDecision reads the consent form's body: a small urlencoded form
+// with the decision and nothing else.
+func (h *Handler) readDecision(w http.ResponseWriter, r *http.Request) bool {
+	if !isFormBody(r) {
+		h.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "The consent form was not sent as a form.", "invalid_request: the body must be application/x-www-form-urlencoded")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "The consent form was malformed or too large.", "")
+		return false
+	}
+	for k := range r.PostForm {
+		if k != "decision" {
+			h.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "The consent form carried unexpected fields.", "unexpected form field "+k)
+			return false
+		}
+	}
+	return true
+}
+
+// checkClient finds the client and the redirect URI answers may go to.
+// Its errors are never sent to the client: RFC 6749 §4.1.2.1 forbids
+// redirecting when either is in doubt.
+func (h *Handler) checkClient(ctx context.Context, query url.Values) (*authzRequest, error) {
+	// A repeated client_id or redirect_uri leaves in doubt which one the
+	// app meant, so even a registered one cannot be trusted.
+	if name := repeatedParam(query, []string{"client_id", "redirect_uri"}); name != "" {
+		return nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name)
+	}
+	id := query.Get("client_id")
+	if id == "" || !utf8.ValidString(id) {
+		return nil, fosite.ErrInvalidClient
+	}
+	c, err := h.fs.db.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrInvalidClient
+	}
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	raw := query.Get("redirect_uri")
+	registered := ""
+	switch {
+	case raw != "":
+		reg, ok := clients.MatchRedirectURI(c.RedirectURIs, raw)
+		if !ok {
+			return nil, fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the client's registered redirect URIs.")
+		}
+		registered = reg
+	case len(c.RedirectURIs) == 1:
+		raw, registered = c.RedirectURIs[0], c.RedirectURIs[0]
+	default:
+		return nil, fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter is required: the client has more than one registered.")
+	}
+	redirect, err := url.Parse(raw)
+	if err != nil {
+		return nil, fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter is not a valid URI.")
+	}
+	view := c
+	view.RedirectURIs = []string{raw}
+	req := &authzRequest{
+		client:     client{view},
+		redirect:   redirect,
+		registered: registered,
+		state:      query.Get("state"),
+		mode:       fosite.ResponseModeQuery,
+		query:      query,
+	}
+	// Errors, an unsupported response_mode among them, go in the query
+	// unless form_post was asked for.
+	if query.Get("response_mode") == string(fosite.ResponseModeFormPost) {
+		req.mode = fosite.ResponseModeFormPost
+	}
+	return req, nil
+}
+
+// checkedClientKey carries, in a request's context, the client an
+// authorization request was checked against, for checkedClients.
+type checkedClientKey struct{}
+
+// checkedClients hands fosite the client of the request being authorized
+// as Gatehouse checked it: with only the redirect URI it matched, so that
+// fosite's own, looser loopback matching never decides anything, and
+// without a second query for the same row.
+type checkedClients struct{ audienceStore }
+
+func (s checkedClients) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	if c, ok := ctx.Value(checkedClientKey{}).(client); ok && c.ID == id {
+		return c, nil
+	}
+	return s.fositeStore.GetClient(ctx, id)
+}
+
+// withPKCEState lets a PKCE request leave out state, as OAuth 2.1 and RFC
+// 9700 §2.1.1 allow (PKCE already ties the response to the client that
+// asked) and as MCP clients do: fosite insists on a state, so it is given
+// one of its own that never leaves the server, since responses carry
+// req.state, the client's. A request without PKCE still needs a state.
+func withPKCEState(query url.Values) url.Values {
+	if query.Has("state") || query.Get("code_challenge") == "" {
+		return query
+	}
+	q := maps.Clone(query)
+	q.Set("state", rand.Text())
+	return q
+}
+
+// formOnly is r as fosite may see it: its form is query, already parsed,
+// and it has no body, so fosite's ParseMultipartForm reads nothing (a body
+// on GET is ignored, RFC 9110 §9.3.1).
+func formOnly(r *http.Request, query url.Values) *http.Request {
+	fr := r.Clone(r.Context())
+	fr.Body = http.NoBody
+	fr.ContentLength = 0
+	fr.Header.Del("Content-Type")
+	fr.Form = query
+	fr.PostForm = url.Values{}
+	fr.MultipartForm = nil
+	return fr
 }
 
 // checkPKCE applies fosite's PKCE rules before anyone is asked to consent:
@@ -157,28 +336,84 @@ func (h *Handler) toLogin(w http.ResponseWriter, r *http.Request, returnTo strin
 	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
 }
 
-func withoutPrompt(u *url.URL, drop string) string {
-	q := u.Query()
-	kept := slices.DeleteFunc(strings.Fields(q.Get("prompt")), func(p string) bool { return p == drop })
+// signedInAfter marks an authorization request that already sent the user
+// to sign in again: its value is when (Unix seconds). A sign-in at or after
+// it satisfies prompt=login and max_age, so max_age=0 cannot loop.
+const signedInAfter = "signed_in_after"
+
+// freshEnough reports whether the user's sign-in satisfies the request's
+// prompt=login and max_age. A request marked with signedInAfter asks only
+// for a sign-in since then: the one it sent the user to.
+func freshEnough(q url.Values, user accounts.Identity, now time.Time) (bool, error) {
+	// The request sent back after a fresh sign-in has no prompt=login.
+	if slices.Contains(strings.Fields(q.Get("prompt")), "login") {
+		return false, nil
+	}
+	if s := q.Get(signedInAfter); s != "" {
+		at, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return false, fosite.ErrInvalidRequest.WithHintf("%s is not a time.", signedInAfter)
+		}
+		return !user.AuthTime.Before(time.Unix(at, 0)), nil
+	}
+	if s := q.Get("max_age"); s != "" {
+		maxAge, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || maxAge < 0 {
+			return false, fosite.ErrInvalidRequest.WithHint("max_age must be a number of seconds.")
+		}
+		return now.Sub(user.AuthTime) <= time.Duration(min(maxAge, 1<<32))*time.Second, nil
+	}
+	return true, nil
+}
+
+// freshSignIn asks the signed-in user to sign in again, without signing
+// them out first (a link must not be able to sign anyone out), and comes
+// back to the request without prompt=login, marked with signedInAfter.
+// A request already marked has had its chance and gets login_required.
+func (h *Handler) freshSignIn(w http.ResponseWriter, r *http.Request, req *authzRequest, promptNone bool) {
+	if promptNone || req.query.Has(signedInAfter) {
+		h.writeAuthorizeError(w, r, req, fosite.ErrLoginRequired.WithHint("The request needs a more recent sign-in."))
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		h.writeAuthorizeError(w, r, req, fosite.ErrInvalidRequest)
+		return
+	}
+	kept := slices.DeleteFunc(strings.Fields(q.Get("prompt")), func(p string) bool { return p == "login" })
 	if len(kept) == 0 {
 		q.Del("prompt")
 	} else {
 		q.Set("prompt", strings.Join(kept, " "))
 	}
-	return u.Path + "?" + q.Encode()
+	q.Set(signedInAfter, strconv.FormatInt(time.Now().Unix(), 10))
+	returnTo := r.URL.Path + "?" + q.Encode()
+	http.Redirect(w, r, "/login?return_to="+url.QueryEscape(returnTo)+"&fresh=1", http.StatusSeeOther)
+}
+
+// maySkipConsent reports whether a remembered consent may answer this
+// request without asking. Not for a public client whose redirect URI is on
+// loopback or uses a private-use scheme: any program on the device can
+// listen there and pose as the app with its own PKCE pair (RFC 8252 §8.6,
+// RFC 6749 §10.2).
+func (h *Handler) maySkipConsent(req *authzRequest) bool {
+	return !req.client.Public || !(clients.IsLoopbackRedirect(req.redirect) || clients.IsPrivateUseRedirect(req.redirect))
 }
 
 // alreadyGranted reports whether the user once allowed this client every
-// scope requested now.
-func (h *Handler) alreadyGranted(r *http.Request, userID string, ar fosite.AuthorizeRequester) (bool, error) {
-	g, err := h.Store.GetGrant(r.Context(), userID, ar.GetClient().GetID())
+// scope requested now, shown this redirect URI.
+func (h *Handler) alreadyGranted(ctx context.Context, userID string, req *authzRequest) (bool, error) {
+	g, err := h.Store.GetGrant(ctx, userID, req.client.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	for _, s := range ar.GetRequestedScopes() {
+	if !slices.Contains(g.RedirectURIs, req.registered) {
+		return false, nil
+	}
+	for _, s := range req.ar.GetRequestedScopes() {
 		if !slices.Contains(g.Scopes, s) {
 			return false, nil
 		}
@@ -186,9 +421,9 @@ func (h *Handler) alreadyGranted(r *http.Request, userID string, ar fosite.Autho
 	return true, nil
 }
 
-// remember adds scopes to the user's grant for the client, keeping what was
-// granted before.
-func (h *Handler) remember(ctx context.Context, userID, clientID string, scopes []string) error {
+// remember adds scopes and the registered redirect URI to the user's grant
+// for the client, keeping what was granted before.
+func (h *Handler) remember(ctx context.Context, userID, clientID string, scopes []string, redirectURI string) error {
 	now := time.Now().UTC()
 	g, err := h.Store.GetGrant(ctx, userID, clientID)
 	switch {
@@ -202,18 +437,23 @@ func (h *Handler) remember(ctx context.Context, userID, clientID string, scopes 
 			g.Scopes = append(g.Scopes, s)
 		}
 	}
+	// A device grant has no redirect URI to remember.
+	if redirectURI != "" && !slices.Contains(g.RedirectURIs, redirectURI) {
+		g.RedirectURIs = append(g.RedirectURIs, redirectURI)
+	}
 	g.UpdatedAt = now
 	return h.Store.PutGrant(ctx, g)
 }
 
 // issueCode grants the requested scopes (the client may only request what
-// it is registered for, and the user allowed them) and redirects with the
-// code and, per RFC 9207, the issuer. With remember, the consent is stored
-// too. The consent, the code and its PKCE and OpenID Connect state are
-// written in one transaction: one commit instead of four, and no code
-// whose consent was lost.
-func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user accounts.Identity, remember bool) {
+// it is registered for, and the user allowed them) and sends the code and,
+// per RFC 9207, the issuer. With remember, the consent is stored too. The
+// consent, the code and its PKCE and OpenID Connect state are written in
+// one transaction: one commit instead of four, and no code whose consent
+// was lost.
+func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, user accounts.Identity, remember bool) {
 	ctx := r.Context()
+	ar := req.ar
 	for _, s := range ar.GetRequestedScopes() {
 		ar.GrantScope(s)
 	}
@@ -228,13 +468,19 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Au
 	if ar.GetGrantedScopes().Has("profile") {
 		sess.Claims.Extra["preferred_username"] = user.Username
 	}
+	if ar.GetGrantedScopes().Has("email") {
+		if err := h.addEmailClaims(ctx, sess.Claims.Extra, user.UserID); err != nil {
+			h.writeAuthorizeError(w, r, req, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
 	var resp fosite.AuthorizeResponder
 	err := h.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := h.consumePAR(ctx, ar); err != nil {
 			return err
 		}
 		if remember {
-			if err := h.remember(ctx, user.UserID, ar.GetClient().GetID(), ar.GetRequestedScopes()); err != nil {
+			if err := h.remember(ctx, user.UserID, req.client.ID, req.ar.GetRequestedScopes(), req.registered); err != nil {
 				return fosite.ErrServerError.WithWrap(err)
 			}
 		}
@@ -243,22 +489,23 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		return err
 	})
 	if err != nil {
-		h.writeAuthorizeError(w, r, ar, err)
+		h.writeAuthorizeError(w, r, req, err)
 		return
 	}
-	resp.AddParameter("iss", h.cfg.Issuer)
-	h.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	if remember {
+		audit.Record(ctx, h.cfg.Audit, audit.Event{Type: audit.ConsentGranted, Actor: user.UserID, Subject: user.UserID, Client: ar.GetClient().GetID(), Detail: map[string]string{"scope": strings.Join(ar.GetRequestedScopes(), " ")}})
+	}
+	params := resp.GetParameters()
+	params.Del("state")
+	if req.state != "" {
+		params.Set("state", req.state)
+	}
+	params.Set("iss", h.cfg.Issuer)
+	h.respond(w, r, req, params)
 }
 
-func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user accounts.Identity) {
-	// fosite loaded the client through the adapter's GetClient, so it is
-	// the stored record already; no second query.
-	fc, ok := ar.GetClient().(client)
-	if !ok {
-		h.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithHintf("unexpected client type %T", ar.GetClient()))
-		return
-	}
-	c := fc.Client
+func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, req *authzRequest, user accounts.Identity) {
+	c := req.client.Client
 	owner := ""
 	if c.OwnerID != "" {
 		if u, err := h.Store.GetUser(r.Context(), c.OwnerID); err == nil {
@@ -267,14 +514,18 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request, ar fosite.
 	}
 	action := "/oauth2/authorize?" + r.URL.RawQuery
 	page := h.NewPage(r, "Allow "+c.Name+"?")
+	// The page's form action holds the whole request; no cache may keep it.
+	w.Header().Set("Cache-Control", "no-store")
 	h.render(w, r, http.StatusOK, templates.Consent(templates.ConsentView{
 		Page:           page,
 		ClientName:     c.Name,
 		ClientOwner:    owner,
-		RedirectHost:   redirectHost(ar.GetRedirectURI()),
-		Scopes:         clients.DescribeScopes(ar.GetRequestedScopes()),
+		ClientOrigin:   string(c.Origin),
+		RedirectHost:   redirectHost(req.redirect),
+		Scopes:         clients.DescribeScopes(req.ar.GetRequestedScopes()),
 		Action:         action,
 		SwitchReturnTo: "/login?return_to=" + url.QueryEscape(action),
+		DocumentHost:   h.documentHost(c.ID),
 	}))
 }
 
@@ -288,29 +539,52 @@ func redirectHost(u *url.URL) string {
 	return u.Host
 }
 
-// writeAuthorizeError redirects an error to the client only when the
-// client and redirect URI were verified; otherwise it explains the problem
-// on a page and goes nowhere.
-func (h *Handler) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+// writeAuthorizeError sends an error to the client once its client and
+// redirect URI were checked (req != nil); otherwise it explains the
+// problem on a page and goes nowhere.
+func (h *Handler) writeAuthorizeError(w http.ResponseWriter, r *http.Request, req *authzRequest, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	h.logFailure(r.Context(), "authorization request", err)
-	if ar == nil || !ar.IsRedirectURIValid() {
+	if req == nil {
 		h.authorizeErrorPage(w, r, rfc)
 		return
 	}
-	u := *ar.GetRedirectURI()
-	u.Fragment = ""
-	q := u.Query()
-	q.Set("error", rfc.ErrorField)
+	params := url.Values{"error": {rfc.ErrorField}}
 	if d := rfc.GetDescription(); d != "" {
-		q.Set("error_description", d)
+		params.Set("error_description", d)
 	}
-	if s := ar.GetState(); s != "" {
-		q.Set("state", s)
+	if req.state != "" {
+		params.Set("state", req.state)
 	}
-	q.Set("iss", h.cfg.Issuer)
-	u.RawQuery = q.Encode()
+	params.Set("iss", h.cfg.Issuer)
+	h.respond(w, r, req, params)
+}
+
+// respond delivers an authorization response or error to the client's
+// redirect URI in the request's response mode: in the query of a 303, or
+// as a form the browser posts (OAuth 2.0 Form Post Response Mode).
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, req *authzRequest, params url.Values) {
 	w.Header().Set("Cache-Control", "no-store")
+	u := *req.redirect
+	u.Fragment = ""
+	if req.mode == fosite.ResponseModeFormPost {
+		fields := make([]templates.FormField, 0, len(params))
+		for _, k := range slices.Sorted(maps.Keys(params)) {
+			fields = append(fields, templates.FormField{Name: k, Value: params.Get(k)})
+		}
+		h.render(w, r, http.StatusOK, templates.FormPost(templates.FormPostView{
+			Page:       h.NewPage(r, "Returning to "+req.client.Name),
+			ClientName: req.client.Name,
+			Action:     u.String(),
+			Fields:     fields,
+		}))
+		return
+	}
+	q := u.Query()
+	for k := range params {
+		q.Set(k, params.Get(k))
+	}
+	u.RawQuery = q.Encode()
 	w.Header().Set("Location", u.String())
 	w.WriteHeader(http.StatusSeeOther)
 }

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ type Principal struct {
 	Username string
 	ClientID string
 	Scopes   []string
+	Audience []string // the resources the token is for; none for a first-wave token
 }
 
 type principalKey struct{}
@@ -33,22 +35,34 @@ func UserID(ctx context.Context) string {
 	return p.UserID
 }
 
-// RequireScope guards a resource route: the request must carry a live
-// access token that acts for an end user and was granted scope. Failures
-// answer per RFC 6750 §3 with a JSON body.
+// RequireScope guards a books API route: the request must carry a live
+// access token for the books API that acts for an end user and was granted
+// scope. Failures answer per RFC 6750 §3 with a JSON body.
 func (h *Handler) RequireScope(scope string) func(http.Handler) http.Handler {
+	return h.Require(BooksAPI, scope)
+}
+
+// Require guards a route of res as RequireScope does the books API; with
+// scope "" any scope will do, and the handler checks with HasScope.
+func (h *Handler) Require(res Resource, scope string) func(http.Handler) http.Handler {
+	metadata := h.MetadataURL(res)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := h.verifyBearer(w, r)
+			p, ok := h.verifyBearer(w, r, metadata, res.QueryToken)
 			if !ok {
 				return
 			}
-			if p.UserID == "" {
-				insufficientScope(w, scope, "This token acts for no end user; the books API needs one.")
+			if !h.audienceAllows(res, p.Audience) {
+				bearerError(w, http.StatusUnauthorized, "invalid_token", "This access token was issued for another resource; request one with resource="+h.uri(res)+".", metadata)
 				return
 			}
-			if !slices.Contains(p.Scopes, scope) {
-				insufficientScope(w, scope, fmt.Sprintf("This token was not granted the %q scope.", scope))
+			if p.UserID == "" {
+				// Any of the resource's scopes would do, once granted by a person.
+				insufficientScope(w, cmp.Or(scope, strings.Join(res.Scopes, " ")), "This token acts for no end user; this resource needs one.", metadata)
+				return
+			}
+			if scope != "" && !slices.Contains(p.Scopes, scope) {
+				insufficientScope(w, scope, fmt.Sprintf("This token was not granted the %q scope.", scope), metadata)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
@@ -56,18 +70,44 @@ func (h *Handler) RequireScope(scope string) func(http.Handler) http.Handler {
 	}
 }
 
+// audienceAllows reports whether a token for aud may be used at res.
+func (h *Handler) audienceAllows(res Resource, aud []string) bool {
+	if len(aud) == 0 {
+		return res.AcceptNoAudience
+	}
+	return slices.Contains(aud, h.uri(res))
+}
+
+// HasScope reports whether the request's verified token was granted scope.
+func HasScope(ctx context.Context, scope string) bool {
+	p, _ := PrincipalFrom(ctx)
+	return slices.Contains(p.Scopes, scope)
+}
+
+// InsufficientScope answers 403 insufficient_scope for a route of res
+// whose handler found scope missing.
+func (h *Handler) InsufficientScope(res Resource) func(w http.ResponseWriter, r *http.Request, scope string) {
+	metadata := h.MetadataURL(res)
+	return func(w http.ResponseWriter, r *http.Request, scope string) {
+		insufficientScope(w, scope, fmt.Sprintf("This token was not granted the %q scope.", scope), metadata)
+	}
+}
+
 // verifyBearer extracts and checks the access token, writing the 400/401
 // itself when it fails. A token comes as Bearer, or as DPoP with a proof
 // of its key (RFC 9449 §7); a DPoP-bound token sent as Bearer is refused.
-func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principal, bool) {
-	token, dpop, problem := h.bearerToken(r)
+// metadata, when set, is the resource's RFC 9728 document, named in every
+// challenge (§5.1); query says whether the resource takes ?access_token=
+// when the operator allows it.
+func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request, metadata string, query bool) (Principal, bool) {
+	token, dpop, problem := h.bearerToken(r, query)
 	switch {
 	case problem != "":
-		bearerError(w, http.StatusBadRequest, "invalid_request", problem)
+		bearerError(w, http.StatusBadRequest, "invalid_request", problem, metadata)
 		return Principal{}, false
 	case token == "":
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		w.Header().Add("WWW-Authenticate", dpopChallenge("", ""))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`+metadataParam(metadata))
+		w.Header().Add("WWW-Authenticate", dpopChallenge("", "", metadata))
 		writeJSON(w, http.StatusUnauthorized, errorBody{"invalid_token", "This endpoint needs an access token: send Authorization: Bearer <token>."})
 		return Principal{}, false
 	}
@@ -78,7 +118,7 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 		var de *DPoPError
 		switch {
 		case errors.As(err, &de):
-			h.dpopResourceError(w, de.Code, de.Description)
+			h.dpopResourceError(w, de.Code, de.Description, metadata)
 			return Principal{}, false
 		case err != nil:
 			h.Logger.ErrorContext(r.Context(), "verify DPoP proof", "err", err)
@@ -93,18 +133,18 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 			h.logFailure(r.Context(), "verify access token", err)
 		}
 		if dpop {
-			h.dpopResourceError(w, "invalid_token", "The access token is invalid, expired or revoked.")
+			h.dpopResourceError(w, "invalid_token", "The access token is invalid, expired or revoked.", metadata)
 		} else {
-			bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+			bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.", metadata)
 		}
 		return Principal{}, false
 	}
 	switch {
 	case dpop && sess.JKT != jkt:
-		h.dpopResourceError(w, "invalid_token", "The access token is not bound to the key of this DPoP proof.")
+		h.dpopResourceError(w, "invalid_token", "The access token is not bound to the key of this DPoP proof.", metadata)
 		return Principal{}, false
 	case !dpop && sess.JKT != "":
-		h.dpopResourceError(w, "invalid_token", "The access token is bound to a DPoP key: send it as Authorization: DPoP with a proof.")
+		h.dpopResourceError(w, "invalid_token", "The access token is bound to a DPoP key: send it as Authorization: DPoP with a proof.", metadata)
 		return Principal{}, false
 	}
 	return Principal{
@@ -112,6 +152,7 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 		Username: sess.Username,
 		ClientID: ar.GetClient().GetID(),
 		Scopes:   ar.GetGrantedScopes(),
+		Audience: ar.GetGrantedAudience(),
 	}, true
 }
 
@@ -120,10 +161,10 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request) (Principa
 // leaks tokens into logs and Referer headers; here the query is read only
 // when the operator allowed it, and a request using two methods at once
 // is refused (RFC 6750 §2).
-func (h *Handler) bearerToken(r *http.Request) (token string, dpop bool, problem string) {
+func (h *Handler) bearerToken(r *http.Request, query bool) (token string, dpop bool, problem string) {
 	header := r.Header.Get("Authorization")
 	var fromQuery []string
-	if h.cfg.AllowQueryToken {
+	if h.cfg.AllowQueryToken && query {
 		fromQuery = r.URL.Query()["access_token"]
 	}
 	if header != "" {
@@ -151,12 +192,19 @@ type errorBody struct {
 	Description string `json:"error_description"`
 }
 
-func bearerError(w http.ResponseWriter, status int, code, description string) {
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error=%q, error_description=%q`, code, description))
+func bearerError(w http.ResponseWriter, status int, code, description, metadata string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error=%q, error_description=%q`, code, description)+metadataParam(metadata))
 	writeJSON(w, status, errorBody{code, description})
 }
 
-func insufficientScope(w http.ResponseWriter, scope, description string) {
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error="insufficient_scope", scope=%q, error_description=%q`, scope, description))
+func insufficientScope(w http.ResponseWriter, scope, description, metadata string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error="insufficient_scope", scope=%q, error_description=%q`, scope, description)+metadataParam(metadata))
 	writeJSON(w, http.StatusForbidden, errorBody{"insufficient_scope", description})
+}
+
+func metadataParam(metadata string) string {
+	if metadata == "" {
+		return ""
+	}
+	return fmt.Sprintf(`, resource_metadata=%q`, metadata)
 }

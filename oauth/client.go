@@ -14,7 +14,10 @@ import (
 // confidential client use client_secret_basic or client_secret_post.
 type client struct{ storage.Client }
 
-var _ fosite.Client = client{}
+var (
+	_ fosite.Client             = client{}
+	_ fosite.ResponseModeClient = client{}
+)
 
 func (c client) GetID() string                      { return c.ID }
 func (c client) GetHashedSecret() []byte            { return c.SecretHash }
@@ -24,6 +27,12 @@ func (c client) GetResponseTypes() fosite.Arguments { return fosite.Arguments{"c
 func (c client) GetScopes() fosite.Arguments        { return c.Client.Scopes }
 func (c client) IsPublic() bool                     { return c.Public }
 func (c client) GetAudience() fosite.Arguments      { return nil }
+
+// GetResponseModes lists the response modes every client may use; without
+// it fosite refuses even response_mode=query.
+func (c client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+}
 
 // storedClient is the client of a request read back from a token row. The
 // row names it by id, and checking a token needs nothing more, so the

@@ -46,7 +46,7 @@ func TestJWKSURIClient(t *testing.T) {
 	}
 	defer store.Close()
 	secret := []byte("jwks-secret-0123456789abcdefghijklmnop")
-	h, err := oauth.New(ctx, store, accounts.NewSessions([][]byte{secret}, false), oauth.Config{
+	h, err := oauth.New(ctx, store, accounts.NewSessions(store, [][]byte{secret}, accounts.SessionConfig{}), oauth.Config{
 		Issuer: issuer, TokenSecret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute,
 		SecretHasher: clients.SecretHasher{},
 	}, slog.New(slog.DiscardHandler), func(*http.Request, string) templates.Page { return templates.Page{} })

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"gatehouse/audit"
 	"gatehouse/clients"
 	"gatehouse/storage"
 	"gatehouse/web/templates"
@@ -57,6 +58,9 @@ func (h *Handler) revokeConnection(w http.ResponseWriter, r *http.Request) {
 		h.Logger.ErrorContext(r.Context(), "revoke grant", "err", err)
 		h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The app's access could not be revoked. Please try again.", "")
 		return
+	}
+	if err == nil {
+		audit.Record(r.Context(), h.cfg.Audit, audit.Event{Type: audit.ConsentRevoked, Actor: user.UserID, Subject: user.UserID, Client: r.PathValue("client_id")})
 	}
 	http.Redirect(w, r, "/account/connections?revoked=1", http.StatusSeeOther)
 }

@@ -18,6 +18,8 @@ type metadata struct {
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
 	RegistrationEndpoint              string   `json:"registration_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	ResponseModesSupported            []string `json:"response_modes_supported"`
@@ -34,6 +36,7 @@ type metadata struct {
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported,omitempty"`
 
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
@@ -51,19 +54,22 @@ func (h *Handler) metadata() metadata {
 		JWKSURI:                           iss + "/.well-known/jwks.json",
 		RevocationEndpoint:                iss + "/oauth2/revoke",
 		IntrospectionEndpoint:             iss + "/oauth2/introspect",
+		DeviceAuthorizationEndpoint:       iss + "/oauth2/device/authorize",
+		EndSessionEndpoint:                iss + "/oauth2/logout",
 		ScopesSupported:                   clients.ScopeNames(),
 		ResponseTypesSupported:            []string{"code"},
-		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
+		ResponseModesSupported:            []string{"query", "form_post"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		RevocationAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		IntrospectionAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		CodeChallengeMethodsSupported:     []string{"S256"},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username"},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username", "email", "email_verified"},
 		PromptValuesSupported:             []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameter: true,
+		ClientIDMetadataDocumentSupported: h.docs != nil,
 
 		PushedAuthorizationRequestEndpoint:         iss + "/oauth2/par",
 		RequirePushedAuthorizationRequests:         h.cfg.RequirePAR,
@@ -96,17 +102,24 @@ func writeCacheableJSON(w http.ResponseWriter, v any) {
 
 // userinfo is the OpenID Connect UserInfo endpoint.
 func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.verifyBearer(w, r)
+	p, ok := h.verifyBearer(w, r, "", true)
 	if !ok {
 		return
 	}
 	if p.UserID == "" || !slices.Contains(p.Scopes, "openid") {
-		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.")
+		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.", "")
 		return
 	}
-	claims := map[string]string{"sub": p.UserID}
+	claims := map[string]any{"sub": p.UserID}
 	if slices.Contains(p.Scopes, "profile") {
 		claims["preferred_username"] = p.Username
+	}
+	if slices.Contains(p.Scopes, "email") {
+		if err := h.addEmailClaims(r.Context(), claims, p.UserID); err != nil {
+			h.Logger.ErrorContext(r.Context(), "userinfo", "err", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, claims)
 }

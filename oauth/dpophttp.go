@@ -93,19 +93,21 @@ func clientRecord(c fosite.Client) storage.Client {
 }
 
 // dpopChallenge is the DPoP WWW-Authenticate challenge (RFC 9449 §7.1).
-func dpopChallenge(code, description string) string {
+// metadata, when set, is the resource's RFC 9728 document, named as in
+// the Bearer challenge.
+func dpopChallenge(code, description, metadata string) string {
 	if code == "" {
-		return fmt.Sprintf(`DPoP algs=%q`, algNames(DPoPAlgs))
+		return fmt.Sprintf(`DPoP algs=%q`, algNames(DPoPAlgs)) + metadataParam(metadata)
 	}
-	return fmt.Sprintf(`DPoP algs=%q, error=%q, error_description=%q`, algNames(DPoPAlgs), code, description)
+	return fmt.Sprintf(`DPoP algs=%q, error=%q, error_description=%q`, algNames(DPoPAlgs), code, description) + metadataParam(metadata)
 }
 
 // dpopResourceError answers a resource request whose DPoP proof or
 // binding failed: 401 with the DPoP challenge.
-func (h *Handler) dpopResourceError(w http.ResponseWriter, code, description string) {
+func (h *Handler) dpopResourceError(w http.ResponseWriter, code, description, metadata string) {
 	if code == "use_dpop_nonce" {
 		h.setNonce(w)
 	}
-	w.Header().Set("WWW-Authenticate", dpopChallenge(code, description))
+	w.Header().Set("WWW-Authenticate", dpopChallenge(code, description, metadata))
 	writeJSON(w, http.StatusUnauthorized, errorBody{code, description})
 }

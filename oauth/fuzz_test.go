@@ -5,11 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
-	"net"
+	"maps"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,14 +45,15 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	}
 	f.Cleanup(func() { store.Close() })
 	key := []byte("fuzz-secret-0123456789abcdefghijklmnop")
-	sessions := accounts.NewSessions([][]byte{key, key[:32]}, false)
+	sessions := accounts.NewSessions(store, [][]byte{key, key[:32]}, accounts.SessionConfig{})
 	h, err := oauth.New(ctx, store, sessions, oauth.Config{
-		Issuer:          issuer,
-		TokenSecret:     key,
-		AccessTokenTTL:  time.Hour,
-		RefreshTokenTTL: time.Hour,
-		CodeTTL:         time.Minute,
-		SecretHasher:    clients.SecretHasher{},
+		Issuer:             issuer,
+		TokenSecret:        key,
+		SigningKeySealKeys: [][]byte{key[:32]},
+		AccessTokenTTL:     time.Hour,
+		RefreshTokenTTL:    time.Hour,
+		CodeTTL:            time.Minute,
+		SecretHasher:       clients.SecretHasher{},
 	}, slog.New(slog.DiscardHandler), func(*http.Request, string) templates.Page { return templates.Page{} })
 	if err != nil {
 		f.Fatal(err)
@@ -60,7 +63,7 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	s := &fuzzServer{handler: mux, registered: map[string]bool{}}
 	s.conf, s.confSecret, err = clients.Register(ctx, store, clients.Registration{
 		Name:         "Fuzz",
-		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1:9999/cb"},
+		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1:9999/cb", "http://localhost/cb"},
 		GrantTypes:   []string{"authorization_code", "refresh_token", "client_credentials"},
 	}, time.Now())
 	if err != nil {
@@ -136,6 +139,9 @@ func FuzzTokenRequest(f *testing.F) {
 		{"grant_type=client_credentials;x=1&%", basic("CLIENT_ID", "CLIENT_SECRET"), form},
 		{`{"grant_type":"client_credentials"}`, basic("CLIENT_ID", "CLIENT_SECRET"), "application/json"},
 		{"grant_type=client_credentials", basic("CLIENT_ID", "CLIENT_SECRET"), "multipart/form-data; boundary=x"},
+		{"--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n", basic("CLIENT_ID", "CLIENT_SECRET"), "multipart/form-data; boundary=x"},
+		{"grant_type=client_credentials", basic("CLIENT_ID", "CLIENT_SECRET"), "application/x-www-form-urlencoded; charset=utf-8"},
+		{"grant_type=client_credentials&client_id=CLIENT_ID&client_secret=wrong", basic("CLIENT_ID", "CLIENT_SECRET"), form},
 		{"grant_type=client_credentials", basic("CLIENT_ID", "CLIENT_SECRET"), ""},
 	} {
 		f.Add(seed.body, seed.auth, seed.contentType)
@@ -171,11 +177,15 @@ func FuzzTokenRequest(f *testing.F) {
 			if e, _ := out["error"].(string); e == "" {
 				t.Fatalf("%d without an error code: %v", w.Code, out)
 			}
-			if w.Code == http.StatusUnauthorized && strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "basic ") && w.Header().Get("WWW-Authenticate") == "" {
-				t.Fatalf("401 to basic authentication without WWW-Authenticate: %v", out)
+			if w.Code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+				t.Fatalf("401 without WWW-Authenticate: %v", out)
 			}
 		default:
 			t.Fatalf("status %d: %v", w.Code, out)
+		}
+		// Media types are case-insensitive (RFC 9110 §8.3.1).
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); w.Code == http.StatusOK && mt != "application/x-www-form-urlencoded" {
+			t.Fatalf("200 to a body of type %q", r.Header.Get("Content-Type"))
 		}
 	})
 }
@@ -201,12 +211,32 @@ func FuzzAuthorizeRequest(f *testing.F) {
 		"response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=%FF%FE%FD%FC%FB%FA%F9%F8",
 		"client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&max_age=-1&response_mode=form_post",
 		"%zz&;&=&client_id",
+		// Loopback variants of the portless http://localhost/cb.
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=http%3A%2F%2Flocalhost%3A49152%2Fcb&scope=books%3Aread&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=http%3A%2F%2Flocalhost%3A08080%2Fcb&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Flocalhost%3A8443%2Fcb&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=http%3A%2F%2Flocalhost%3A80%40evil.example%2Fcb&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2F%2563b&state=abcdefgh",
+		// Repeated parameters and the ones Gatehouse does not support.
+		"response_type=code&client_id=CLIENT_ID&client_id=PUBLIC_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Aabc",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid&request=eyJhbGciOiJub25lIn0.e30.&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_mode=form_post&scope=books%3Aread&state=abcdefgh&prompt=login",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_mode=fragment&state=abcdefgh",
+		"response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&max_age=0&signed_in_after=x&state=abcdefgh",
 	} {
-		f.Add(q, false)
-		f.Add(q, true)
+		f.Add(q, false, "", "")
+		f.Add(q, true, "", "")
 	}
-	f.Fuzz(func(t *testing.T, query string, signedIn bool) {
-		r := httptest.NewRequest(http.MethodGet, "/oauth2/authorize", nil)
+	// A GET's body, multipart or not, is never read.
+	f.Add("response_type=code&client_id=CLIENT_ID&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=abcdefgh", true, "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"scope\"\r\n\r\nbooks:write\r\n--b--\r\n")
+	f.Add("response_type=code&client_id=CLIENT_ID&state=abcdefgh", true, "application/x-www-form-urlencoded", "redirect_uri=https%3A%2F%2Fevil.example%2Fcb")
+	f.Fuzz(func(t *testing.T, query string, signedIn bool, contentType, body string) {
+		r := httptest.NewRequest(http.MethodGet, "/oauth2/authorize", strings.NewReader(body))
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
 		r.URL.RawQuery = s.fill(query)
 		if signedIn {
 			r.Header.Set("Cookie", s.cookie)
@@ -228,10 +258,7 @@ func FuzzAuthorizeRequest(f *testing.F) {
 		}
 		target := *u
 		target.RawQuery, target.Fragment = "", ""
-		if ip := net.ParseIP(target.Hostname()); ip != nil && ip.IsLoopback() {
-			target.Host = net.JoinHostPort(target.Hostname(), "9999")
-		}
-		if !s.registered[target.String()] {
+		if _, ok := clients.MatchRedirectURI(slices.Collect(maps.Keys(s.registered)), target.String()); !ok {
 			t.Fatalf("query %q redirected to unregistered %q", r.URL.RawQuery, loc)
 		}
 	})

@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -15,12 +17,146 @@ import (
 	"gatehouse/storage"
 )
 
+// KeyStore is what the signing keys need from the database.
+type KeyStore interface {
+	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
+	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
+	UpdateSigningKey(ctx context.Context, k storage.SigningKey) error
+}
+
+// sealer seals private signing keys at rest with AES-256-GCM. aeads[0],
+// from the current system secret, seals; the others, from former secrets,
+// only open. The key id is the associated data, so a sealed key copied onto
+// another row does not open.
+type sealer struct{ aeads []cipher.AEAD }
+
+// ErrUnsealable is a stored signing key that none of the sealing keys opens.
+var ErrUnsealable = errors.New("does not open with --secret or any of --old-secrets (was the system secret changed without listing the former one in --old-secrets?)")
+
+func newSealer(keys [][]byte) (*sealer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no key to seal the signing keys with")
+	}
+	s := &sealer{}
+	for _, k := range keys {
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("signing key sealer: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("signing key sealer: %w", err)
+		}
+		s.aeads = append(s.aeads, aead)
+	}
+	return s, nil
+}
+
+// seal returns the nonce followed by the sealed der.
+func (s *sealer) seal(id string, der []byte) []byte {
+	aead := s.aeads[0]
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(der)+aead.Overhead())
+	rand.Read(nonce)
+	return aead.Seal(nonce, nonce, der, []byte(id))
+}
+
+// open returns k's PKCS#8 DER and whether it should be sealed again under
+// the current secret: it is in clear (a row from before sealing) or was
+// sealed under a former secret.
+func (s *sealer) open(k storage.SigningKey) (der []byte, stale bool, err error) {
+	if !k.Sealed {
+		return k.PrivateKey, true, nil
+	}
+	for i, aead := range s.aeads {
+		if len(k.PrivateKey) < aead.NonceSize() {
+			break
+		}
+		nonce, sealed := k.PrivateKey[:aead.NonceSize()], k.PrivateKey[aead.NonceSize():]
+		if der, err := aead.Open(nil, nonce, sealed, []byte(k.ID)); err == nil {
+			return der, i > 0, nil
+		}
+	}
+	return nil, false, fmt.Errorf("signing key %s: %w", k.ID, ErrUnsealable)
+}
+
+// reseal seals every key that is in clear or under a former secret with the
+// current one, so that the former secret can be dropped from --old-secrets
+// after a restart. Keys that do not open are left for load to report when
+// they are still needed. Instances starting together may both reseal a
+// key; each result opens, and the last one stays.
+func (s *sealer) reseal(ctx context.Context, db KeyStore) error {
+	keys, err := db.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list signing keys: %w", err)
+	}
+	for _, k := range keys {
+		der, stale, err := s.open(k)
+		if err != nil || !stale {
+			continue
+		}
+		k.PrivateKey, k.Sealed = s.seal(k.ID, der), true
+		if err := db.UpdateSigningKey(ctx, k); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("seal signing key %s: %w", k.ID, err)
+		}
+	}
+	return nil
+}
+
+// newSigningKey generates an RSA key and stores it sealed. A taken id is
+// storage.ErrConflict.
+func (s *sealer) newSigningKey(ctx context.Context, db KeyStore) (storage.SigningKey, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return storage.SigningKey{}, fmt.Errorf("generate signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return storage.SigningKey{}, fmt.Errorf("marshal signing key: %w", err)
+	}
+	k := storage.SigningKey{ID: storage.NewID(), Algorithm: string(jose.RS256), Sealed: true, CreatedAt: time.Now().UTC()}
+	k.PrivateKey = s.seal(k.ID, der)
+	if err := db.CreateSigningKey(ctx, k); err != nil {
+		return storage.SigningKey{}, fmt.Errorf("store signing key: %w", err)
+	}
+	return k, nil
+}
+
+// RotateSigningKey stores a new signing key, sealed under sealKeys[0]
+// (sealKeys as in Config.SigningKeySealKeys), after sealing the existing
+// keys under it as a server start does. Running servers sign with the new
+// key from their next reload, within a minute; the former key stays
+// published in the JWKS until the ID tokens it signed have expired. The
+// current key must open with sealKeys: a key sealed under a secret the
+// servers do not have would stop them signing. Resealing lets an operator
+// whose old secret leaked rotate both at once, with the new secret and the
+// old one in sealKeys, and then start the servers with the new one alone.
+func RotateSigningKey(ctx context.Context, db KeyStore, sealKeys [][]byte) (storage.SigningKey, error) {
+	s, err := newSealer(sealKeys)
+	if err != nil {
+		return storage.SigningKey{}, err
+	}
+	if err := s.reseal(ctx, db); err != nil {
+		return storage.SigningKey{}, err
+	}
+	keys, err := db.ListSigningKeys(ctx)
+	if err != nil {
+		return storage.SigningKey{}, fmt.Errorf("list signing keys: %w", err)
+	}
+	if len(keys) > 0 {
+		if _, _, err := s.open(keys[0]); err != nil {
+			return storage.SigningKey{}, err
+		}
+	}
+	return s.newSigningKey(ctx, db)
+}
+
 // keyring holds the ID token signing keys. They live in the database so that
 // every instance signs with the same key and publishes the same JWKS. The
 // newest key signs; an older key stays published until every ID token it
 // signed has expired (its successor's age exceeds the ID token lifetime).
 type keyring struct {
-	db       Store
+	db       KeyStore
+	sealer   *sealer
 	idTTL    time.Duration
 	mu       sync.RWMutex
 	signing  *jose.JSONWebKey
@@ -32,8 +168,17 @@ type keyring struct {
 // another instance rotated it.
 const keyReload = time.Minute
 
-func newKeyring(ctx context.Context, db Store, idTTL time.Duration) (*keyring, error) {
-	k := &keyring{db: db, idTTL: idTTL}
+// newKeyring seals what is not yet sealed under the current secret, then
+// loads the keys.
+func newKeyring(ctx context.Context, db KeyStore, sealKeys [][]byte, idTTL time.Duration) (*keyring, error) {
+	s, err := newSealer(sealKeys)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reseal(ctx, db); err != nil {
+		return nil, err
+	}
+	k := &keyring{db: db, sealer: s, idTTL: idTTL}
 	if err := k.load(ctx, true); err != nil {
 		return nil, err
 	}
@@ -64,7 +209,11 @@ func (k *keyring) load(ctx context.Context, create bool) error {
 		if i > 0 && now.Sub(keys[i-1].CreatedAt) > k.idTTL+keyReload {
 			break // every token this key signed has expired
 		}
-		priv, err := x509.ParsePKCS8PrivateKey(sk.PrivateKey)
+		der, _, err := k.sealer.open(sk)
+		if err != nil {
+			return err
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
 			return fmt.Errorf("parse signing key %s: %w", sk.ID, err)
 		}
@@ -85,22 +234,8 @@ func (k *keyring) load(ctx context.Context, create bool) error {
 }
 
 func (k *keyring) generate(ctx context.Context) error {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return fmt.Errorf("generate signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return fmt.Errorf("marshal signing key: %w", err)
-	}
-	err = k.db.CreateSigningKey(ctx, storage.SigningKey{
-		ID:         storage.NewID(),
-		Algorithm:  string(jose.RS256),
-		PrivateKey: der,
-		CreatedAt:  time.Now().UTC(),
-	})
-	if err != nil && !errors.Is(err, storage.ErrConflict) {
-		return fmt.Errorf("store signing key: %w", err)
+	if _, err := k.sealer.newSigningKey(ctx, k.db); err != nil && !errors.Is(err, storage.ErrConflict) {
+		return err
 	}
 	return nil
 }

@@ -224,3 +224,30 @@ func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fos
 // first shown, but the request_uri is spent only when a code or denial is
 // issued from it (consumePAR), and expires after a minute regardless.
 func (s *fositeStore) DeletePARSession(context.Context, string) error { return nil }
+
+// pushedQuery is the query an authorization request stands for: for a
+// request_uri from POST /oauth2/par, the pushed request's parameters, so
+// that the client, redirect URI and parameter checks see what the client
+// pushed. Its errors are never redirected: until the pushed request is
+// found, its redirect URI is unknown.
+func (h *Handler) pushedQuery(r *http.Request, query url.Values) (url.Values, error) {
+	uri := query.Get("request_uri")
+	if !strings.HasPrefix(uri, parPrefix) {
+		return query, nil
+	}
+	if name := repeatedParam(query, []string{"client_id", "request_uri"}); name != "" {
+		return nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter must not be repeated.", name)
+	}
+	ctx := context.WithValue(r.Context(), fosite.RequestContextKey, formOnly(r, query))
+	pushed, err := h.fs.GetPARSession(ctx, uri)
+	if err != nil {
+		return nil, fosite.ErrInvalidRequestURI.WithHint("The request_uri is unknown, expired, used, or was pushed by another client.").WithWrap(err)
+	}
+	q := url.Values{}
+	for k, v := range pushed.GetRequestForm() {
+		q[k] = slices.Clone(v)
+	}
+	q.Set("client_id", pushed.GetClient().GetID())
+	q.Set("request_uri", uri)
+	return q, nil
+}

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -16,6 +17,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"gatehouse/accounts"
+	"gatehouse/audit"
 	"gatehouse/web/templates"
 )
 
@@ -26,10 +28,14 @@ type Config struct {
 	// already derived from the system secret; old ones still verify.
 	TokenSecret     []byte
 	OldTokenSecrets [][]byte
-	AccessTokenTTL  time.Duration
-	RefreshTokenTTL time.Duration
-	CodeTTL         time.Duration
-	IDTokenTTL      time.Duration
+	// SigningKeySealKeys are AES-256 keys derived from the system secret
+	// (the current one first, then the old ones): the first seals the ID
+	// token signing keys in the database, every one opens them.
+	SigningKeySealKeys [][]byte
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	CodeTTL            time.Duration
+	IDTokenTTL         time.Duration
 	// RequirePKCE extends PKCE to confidential clients; public clients
 	// always need it.
 	RequirePKCE bool
@@ -44,6 +50,16 @@ type Config struct {
 	RequirePAR bool
 	// DPoPNonce makes DPoP proofs carry a server nonce (RFC 9449 §8).
 	DPoPNonce bool
+	// Audit, when set, records consents and refresh token reuse.
+	Audit audit.Recorder
+	// RefreshGrace is how long a rotated refresh token, presented again by
+	// its client, still gets the answer its rotation got; zero is off.
+	RefreshGrace time.Duration
+	// ClientMetadataDocuments accepts https URLs naming client metadata
+	// documents as client_id; ClientMetadataAllowLoopback also accepts
+	// http and loopback addresses for them (development and tests only).
+	ClientMetadataDocuments     bool
+	ClientMetadataAllowLoopback bool
 }
 
 // Handler serves the OAuth and OpenID Connect endpoints.
@@ -59,15 +75,22 @@ type Handler struct {
 	// JWKS fetches the key sets of clients registered with a jwks_uri;
 	// without it such clients cannot authenticate.
 	JWKS JWKSFetcher
+	// DeviceLimiter throttles wrong user codes at /device per address, as
+	// ClientAddress names it; the device pages need both.
+	DeviceLimiter accounts.Limiter
+	ClientAddress func(*http.Request) string
 
 	jwksCache jwksCache
 
 	cfg      Config
+	docs     *documents // nil when metadata documents are off
 	provider fosite.OAuth2Provider
 	strategy *oauth2.HMACSHAStrategy
 	keys     *keyring
 	// nonces hands out DPoP server nonces; nil when they are off.
-	nonces *dpopNonces
+	nonces      *dpopNonces
+	fs          *fositeStore
+	userCodeKey []byte
 }
 
 // New composes fosite over store and loads (or, on first start, creates)
@@ -76,7 +99,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 	if cfg.IDTokenTTL == 0 {
 		cfg.IDTokenTTL = time.Hour
 	}
-	keys, err := newKeyring(ctx, store, cfg.IDTokenTTL)
+	keys, err := newKeyring(ctx, store, cfg.SigningKeySealKeys, cfg.IDTokenTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +117,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		// Exact matching: books:write must never be read as a prefix of
 		// anything, and the wildcard default would accept "books.*" forms.
 		ScopeStrategy:                   fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		AudienceMatchingStrategy:        audienceStrategy(cfg.Issuer),
 		EnforcePKCE:                     cfg.RequirePKCE,
 		EnforcePKCEForPublicClients:     true,
 		EnablePKCEPlainChallengeMethod:  false,
@@ -107,11 +130,18 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		IsPushedAuthorizeEnforced:       cfg.RequirePAR,
 	}
 	strategy := compose.NewOAuth2HMACStrategy(fc)
-	fs := &fositeStore{db: store, codeSignature: strategy.AuthorizeCodeSignature}
-	provider := compose.Compose(fc, fs,
+	var docs *documents
+	if cfg.ClientMetadataDocuments {
+		docs = newDocuments(store, cfg.ClientMetadataAllowLoopback)
+	}
+	rows := documentRows{Store: store, docs: docs}
+	store = rows
+	fs := &fositeStore{db: documentStore{rows}, codeSignature: strategy.AuthorizeCodeSignature, grace: cfg.RefreshGrace, audit: cfg.Audit}
+	idTokens := compose.NewOpenIDConnectStrategy(keys.privateKey, fc)
+	provider := compose.Compose(fc, checkedClients{audienceStore{fs}},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
-			OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keys.privateKey, fc),
+			OpenIDConnectTokenStrategy: idTokens,
 			Signer:                     &jwt.DefaultSigner{GetPrivateKey: keys.privateKey},
 		},
 		// Order matters: fosite runs the token handlers in this order, and
@@ -132,18 +162,37 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		m.Write([]byte("gatehouse dpop nonce"))
 		nonces = &dpopNonces{key: m.Sum(nil), period: 5 * time.Minute}
 	}
-	h := &Handler{
-		nonces:   nonces,
-		Store:    store,
-		Logger:   logger,
-		Sessions: sessions,
-		NewPage:  newPage,
-		cfg:      cfg,
-		provider: provider,
-		strategy: strategy,
-		keys:     keys,
+	userCodeKey, err := hkdf.Key(sha256.New, cfg.TokenSecret, nil, "gatehouse/device-user-code", 32)
+	if err != nil {
+		return nil, err
 	}
+	h := &Handler{
+		nonces:      nonces,
+		Store:       store,
+		Logger:      logger,
+		Sessions:    sessions,
+		NewPage:     newPage,
+		cfg:         cfg,
+		docs:        docs,
+		provider:    provider,
+		strategy:    strategy,
+		keys:        keys,
+		fs:          fs,
+		userCodeKey: userCodeKey,
+	}
+	// Client authentication, fosite's and that of Gatehouse's own endpoints,
+	// goes through h.authenticateClient, which adds private_key_jwt.
 	fc.ClientAuthenticationStrategy = h.authenticateClient
+	// fosite has no device grant; Gatehouse's runs after fosite's own.
+	fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, &deviceGrant{
+		h:        h,
+		enigma:   strategy.Enigma,
+		tokens:   &oauth2.HandleHelper{AccessTokenStrategy: strategy, AccessTokenStorage: fs, Config: fc},
+		refresh:  strategy,
+		store:    fs,
+		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},
+		cfg:      fc,
+	})
 	return h, nil
 }
 
@@ -160,6 +209,12 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", h.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	mux.HandleFunc("POST /oauth2/device/authorize", h.deviceAuthorize)
+	mux.HandleFunc("GET /device", h.devicePage)
+	mux.HandleFunc("POST /device", h.deviceSubmit)
+	mux.HandleFunc("GET /oauth2/logout", h.endSession)
+	mux.HandleFunc("POST /oauth2/logout", h.endSession)
+	h.mountResources(mux)
 	mux.HandleFunc("GET /account/connections", h.connections)
 	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
 }

@@ -21,6 +21,10 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		err = h.provider.NewRevocationRequest(ctx, r)
 	}
 	switch {
+	case err != nil && fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidClient.ErrorField:
+		// fosite wraps an unknown client's ErrNotFound, which must not
+		// pass for an unknown token below.
+		h.writeTokenError(w, r, nil, err)
 	case err == nil,
 		// RFC 7009 §2.2: an invalid token is not an error, and another
 		// client's token is, to this client, an invalid one. Saying so
@@ -61,6 +65,8 @@ type introspection struct {
 	Iat       int64  `json:"iat,omitempty"`
 	Sub       string `json:"sub,omitempty"`
 	Iss       string `json:"iss,omitempty"`
+	// Aud lists the resources the token is for (RFC 8707).
+	Aud []string `json:"aud,omitempty"`
 	// Cnf names the DPoP key an access token is bound to (RFC 9449 §6.2).
 	Cnf *confirmation `json:"cnf,omitempty"`
 }
@@ -102,6 +108,7 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 			Iat:      ar.GetRequestedAt().Unix(),
 			Sub:      sess.Subject,
 			Iss:      h.cfg.Issuer,
+			Aud:      ar.GetGrantedAudience(),
 		}
 		if use == fosite.AccessToken {
 			answer.TokenType = "Bearer"

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite/handler/pkce"
 	fositestorage "github.com/ory/fosite/storage"
 
+	"gatehouse/audit"
 	"gatehouse/storage"
 )
 
@@ -26,10 +27,15 @@ type Store interface {
 
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	GetClient(ctx context.Context, id string) (storage.Client, error)
+	// CreateClient and UpdateClient keep the rows of clients described by
+	// metadata documents.
+	CreateClient(ctx context.Context, c storage.Client) error // storage.ErrConflict
+	UpdateClient(ctx context.Context, c storage.Client) error // storage.ErrNotFound
 
 	PutGrant(ctx context.Context, g storage.Grant) error
 	GetGrant(ctx context.Context, userID, clientID string) (storage.Grant, error)
 	ListGrants(ctx context.Context, userID string) ([]storage.Grant, error)
+	LockGrant(ctx context.Context, userID, clientID string) error
 	RevokeGrant(ctx context.Context, userID, clientID string) error
 
 	CreateToken(ctx context.Context, t storage.Token) error
@@ -40,6 +46,10 @@ type Store interface {
 
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	CreateSigningKey(ctx context.Context, k storage.SigningKey) error
+	UpdateSigningKey(ctx context.Context, k storage.SigningKey) error
+
+	deviceStore
+	graceStore
 
 	// UseOnce is the replay cache of DPoP proofs and client assertions.
 	UseOnce(ctx context.Context, key string, expires time.Time) error
@@ -53,6 +63,9 @@ type fositeStore struct {
 	// codeSignature maps a code to its HMAC signature: fosite keys the
 	// OpenID Connect state by the code itself, which must not be stored.
 	codeSignature func(ctx context.Context, code string) string
+	audit         audit.Recorder
+	// grace is the refresh-token grace window; zero turns it off.
+	grace time.Duration
 }
 
 var (
@@ -159,6 +172,10 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 		return nil, err
 	}
 	if !t.Active {
+		if kind == storage.KindRefresh {
+			// A retired refresh token presented again: its family is revoked next.
+			audit.Record(ctx, s.audit, audit.Event{Type: audit.RefreshTokenReused, Actor: "client:" + t.ClientID, Subject: t.Subject, Client: t.ClientID})
+		}
 		return req, inactiveErr
 	}
 	return req, nil
@@ -212,12 +229,46 @@ func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, signature str
 	return s.get(ctx, storage.KindCode, signature, session, fosite.ErrInvalidatedAuthorizeCode)
 }
 
+// errGrantRevoked refuses a code exchange or refresh whose user revoked the
+// app's access while the request was on its way; the token endpoint answers
+// invalid_grant.
+var errGrantRevoked = errors.New("the user revoked the app's access")
+
+// lockGrant holds the user's grant to the client for the rest of the
+// issuing transaction, so a revoke either waits and then deletes what the
+// transaction issues, or has already deleted the grant and nothing is
+// issued. It runs before any token row is touched, in the order RevokeGrant
+// takes its locks (grant, then tokens), so the two cannot deadlock. Every
+// token of a user rests on a grant, as a code is issued only with consent
+// stored; client credentials have no user and no grant.
+func (s *fositeStore) lockGrant(ctx context.Context, t storage.Token) error {
+	if t.Subject == "" {
+		return nil
+	}
+	err := s.db.LockGrant(ctx, t.Subject, t.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errGrantRevoked
+	}
+	return err
+}
+
 // InvalidateAuthorizeCodeSession is the one-time check: fosite read the code
 // before its transaction began, so two racing exchanges can both have seen it
 // active. The conditional update lets exactly one through; the loser's error
-// is turned into invalid_grant by the token endpoint.
+// is turned into invalid_grant by the token endpoint. It is the first call of
+// the exchange's transaction, so it takes the grant's lock.
 func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	err := s.db.DeactivateToken(ctx, storage.KindCode, signature)
+	t, err := s.db.GetToken(ctx, storage.KindCode, signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.lockGrant(ctx, t); err != nil {
+		return err
+	}
+	err = s.db.DeactivateToken(ctx, storage.KindCode, signature)
 	if errors.Is(err, storage.ErrInactive) || errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
@@ -245,7 +296,11 @@ func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, 
 }
 
 func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindRefresh, signature, session, fosite.ErrInactiveToken)
+	req, err := s.get(ctx, storage.KindRefresh, signature, session, fosite.ErrInactiveToken)
+	if errors.Is(err, fosite.ErrInactiveToken) && s.inGrace(ctx, signature) {
+		return nil, errInGrace
+	}
+	return req, err
 }
 
 func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
@@ -254,17 +309,26 @@ func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature s
 
 // RotateRefreshToken retires the presented refresh token and the access token
 // issued with it. The conditional deactivation makes one of several racing
-// rotations the winner; the others fail with ErrInactiveToken.
+// rotations the winner; the others fail with ErrInactiveToken. It is the
+// first call of the refresh's transaction, so it takes the grant's lock.
 func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signature string) error {
 	t, err := s.db.GetToken(ctx, storage.KindRefresh, signature)
 	if err != nil {
 		return notFound(err)
+	}
+	if err := s.lockGrant(ctx, t); err != nil {
+		return err
 	}
 	if err := s.db.DeactivateToken(ctx, storage.KindRefresh, signature); err != nil {
 		if errors.Is(err, storage.ErrInactive) || errors.Is(err, storage.ErrNotFound) {
 			return fosite.ErrInactiveToken
 		}
 		return err
+	}
+	if s.grace > 0 {
+		if err := s.openGrace(ctx, t); err != nil {
+			return err
+		}
 	}
 	if t.AccessSignature == "" {
 		return nil

@@ -1,11 +1,14 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"gatehouse/clients"
 )
 
 // Metrics counts protocol events for the operator.
@@ -29,7 +32,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
-	case "", "authorization_code", "refresh_token", "client_credentials":
+	case "", "authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode:
 	default:
 		// fosite reports a grant no handler takes as invalid_request; RFC
 		// 6749 §5.2 names it. The password and implicit grants are gone
@@ -38,6 +41,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := h.provider.NewAccessRequest(ctx, r, newSession())
+	if errors.Is(err, errInGrace) {
+		h.replayGrace(w, r, ar)
+		return
+	}
 	if err != nil {
 		h.writeTokenError(w, r, ar, err)
 		return
@@ -63,13 +70,35 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, ar, err)
 		return
 	}
+	aud, narrowed, err := h.tokenAudience(ar)
+	if err != nil {
+		h.writeTokenError(w, r, ar, err)
+		return
+	}
+	if narrowed {
+		ctx = context.WithValue(ctx, audienceKey{}, aud)
+	}
 	resp, err := h.provider.NewAccessResponse(ctx, ar)
+	if err != nil && h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") &&
+		h.fs.inGrace(ctx, h.strategy.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))) {
+		// A racing rotation of the same token won between fosite's read
+		// and this request's own rotation.
+		h.replayGrace(w, r, ar)
+		return
+	}
 	if err != nil {
 		h.writeTokenError(w, r, ar, err)
 		return
 	}
 	if bound {
 		resp.SetTokenType("DPoP")
+	}
+	if h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") {
+		// Until this is stored, a repeat of the request waits for it
+		// (replayGrace); failing to store it only costs that repeat.
+		if err := h.sealGrace(ctx, r.PostForm.Get("refresh_token"), resp); err != nil {
+			h.Logger.ErrorContext(ctx, "store refresh grace answer", "err", err)
+		}
 	}
 	h.setNonce(w)
 	h.provider.WriteAccessResponse(ctx, w, ar, resp)
@@ -85,6 +114,8 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	switch {
+	case errors.Is(err, errGrantRevoked):
+		err = fosite.ErrInvalidGrant.WithHint("The user has revoked this app's access.")
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, fosite.ErrInactiveToken) && rfc.ErrorField != fosite.ErrInvalidGrant.ErrorField:
@@ -97,6 +128,10 @@ func (h *Handler) writeTokenError(w http.ResponseWriter, r *http.Request, ar fos
 		// A racing refresh whose token another racer's reuse detection
 		// already deleted: fosite calls that invalid_request.
 		err = fosite.ErrInvalidGrant.WithHint("The refresh token is no longer valid.")
+	case errors.Is(err, fosite.ErrNotFound) && rfc.ErrorField == fosite.ErrServerError.ErrorField:
+		// fosite reads a code twice; when a revoke deleted it between the
+		// reads it calls the second miss server_error.
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code is no longer valid.")
 	}
 	rfc = fosite.ErrorToRFC6749Error(err)
 	h.logFailure(r.Context(), "token request", err)
@@ -121,8 +156,10 @@ func clientAuthProblem(r *http.Request) error {
 	return nil
 }
 
-// challenge adds WWW-Authenticate to an invalid_client answer (RFC 6749
-// §5.2): Basic when the client tried basic authentication.
+// challenge adds WWW-Authenticate to every invalid_client answer (RFC 6749
+// §5.2, RFC 9110 §15.5.2: a 401 carries a challenge whatever the client
+// tried): Basic, the method the contract names, unless the request's
+// Authorization header used another scheme, which is then challenged.
 func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
 	if rfc.ErrorField != fosite.ErrInvalidClient.ErrorField {
 		return
@@ -131,7 +168,23 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, rfc *fosite.
 	if h.Metrics != nil {
 		h.Metrics.ClientAuthFailed()
 	}
-	if auth := r.Header.Get("Authorization"); len(auth) >= 6 && strings.EqualFold(auth[:6], "basic ") {
-		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	scheme := "Basic"
+	if s, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); s != "" && !strings.EqualFold(s, "basic") && isToken(s) {
+		scheme = s
 	}
+	w.Header().Set("WWW-Authenticate", scheme+` realm="gatehouse"`)
+}
+
+// isToken reports whether s is an RFC 9110 token, so that a scheme echoed
+// into a header cannot carry anything else.
+func isToken(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }

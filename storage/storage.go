@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"gatehouse/audit"
 )
 
 // Sentinel errors. Backends wrap driver errors into these; callers test with
@@ -28,6 +30,30 @@ type User struct {
 	Username     string // lower-case, unique
 	PasswordHash string // argon2id PHC string
 	CreatedAt    time.Time
+	// Email is optional ("" for none), kept as typed; verified addresses
+	// are unique whatever their case.
+	Email         string
+	EmailVerified bool
+}
+
+// EmailPurpose says what a mailed link does.
+type EmailPurpose string
+
+const (
+	PurposeVerify EmailPurpose = "verify"
+	PurposeReset  EmailPurpose = "reset"
+)
+
+// EmailToken is a link sent by mail, keyed by the SHA-256 of its token; the
+// token itself is never stored. Email is the address it was sent to.
+type EmailToken struct {
+	Hash      string
+	Purpose   EmailPurpose
+	UserID    string
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
 }
 
 // Client is a registered OAuth client (an "app").
@@ -50,17 +76,39 @@ type Client struct {
 	RequirePAR bool
 	// DPoPBound: every access token of this client must be DPoP-bound.
 	DPoPBound bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser afterwards.
+	PostLogoutRedirectURIs []string
+	Origin                 ClientOrigin
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
-// Grant is a remembered consent: the scopes a user allowed a client.
+// ClientOrigin records how a client was registered, which says who vouches
+// for it.
+type ClientOrigin string
+
+const (
+	OriginConsole ClientOrigin = "console" // by its owner, a signed-in user, on /apps
+	OriginCLI     ClientOrigin = "cli"     // by the operator, with server clients create
+	OriginDynamic ClientOrigin = "dynamic" // by anyone, through RFC 7591 registration
+	// OriginMetadata: a client ID metadata document, fetched from the URL
+	// that is its client_id.
+	OriginMetadata ClientOrigin = "metadata"
+	// OriginUnknown: an ownerless client from before origins were recorded,
+	// made from the CLI or by dynamic registration.
+	OriginUnknown ClientOrigin = "unknown"
+)
+
+// Grant is a remembered consent: the scopes a user allowed a client, and
+// the registered redirect URIs the user was shown when allowing them.
 type Grant struct {
-	UserID    string
-	ClientID  string
-	Scopes    []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	UserID       string
+	ClientID     string
+	Scopes       []string
+	RedirectURIs []string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Book is one entry of the sample books API.
@@ -106,12 +154,85 @@ type Token struct {
 	Data            []byte // the serialized OAuth request; opaque to storage
 }
 
+// DeviceStatus is where a device authorization stands.
+type DeviceStatus string
+
+const (
+	DevicePending  DeviceStatus = "pending"
+	DeviceApproved DeviceStatus = "approved"
+	DeviceDenied   DeviceStatus = "denied"
+	DeviceUsed     DeviceStatus = "used"
+)
+
+// DeviceCode is one device authorization (RFC 8628), keyed by the device
+// code's HMAC signature and found from the browser by a keyed digest of the
+// user code. Neither code is stored.
+type DeviceCode struct {
+	Signature    string
+	UserCodeHash string
+	ClientID     string
+	Status       DeviceStatus
+	Subject      string // the user who approved or denied; "" while pending
+	Interval     time.Duration
+	LastPolledAt time.Time // zero until the device first polls
+	RequestedAt  time.Time
+	ExpiresAt    time.Time
+	Data         []byte // the serialized OAuth request; opaque to storage
+}
+
+// RefreshGrace remembers a rotated refresh token for a short while, with
+// the answer its rotation got, sealed by the oauth package.
+type RefreshGrace struct {
+	Signature string // of the rotated refresh token
+	ClientID  string
+	RequestID string
+	RotatedAt time.Time
+	ExpiresAt time.Time
+	Sealed    []byte // nil until the answer is stored
+}
+
 // SigningKey is a private key for ID tokens, shared by every instance.
 type SigningKey struct {
-	ID         string
-	Algorithm  string // "RS256"
-	PrivateKey []byte // PKCS#8 DER
+	ID        string
+	Algorithm string // "RS256"
+	// PrivateKey is PKCS#8 DER sealed with AES-GCM (see package oauth) when
+	// Sealed, and in clear only in rows written before sealing existed.
+	PrivateKey []byte
+	Sealed     bool
 	CreatedAt  time.Time
+}
+
+// Session is a signed-in browser. The session id itself is never stored,
+// only its SHA-256 digest, so a copy of the table signs no one in.
+type Session struct {
+	IDHash     string
+	UserID     string
+	Username   string    // read from users by GetSession; not stored
+	CreatedAt  time.Time // when the user signed in
+	LastSeenAt time.Time
+	// ExpiresAt is when DeleteExpired may remove the row: the end of the
+	// absolute lifetime the session was created with.
+	ExpiresAt time.Time
+	UserAgent string
+	Address   string
+}
+
+// LoginLimit is one count a sign-in attempt must stay under: fewer than Max
+// failures of Key after Since.
+type LoginLimit struct {
+	Key   string
+	Max   int
+	Since time.Time
+}
+
+// LoginAttempt is what ReserveLoginAttempt decided.
+type LoginAttempt struct {
+	// IDs are the rows recorded for the attempt, one per limit; nil when
+	// it was refused.
+	IDs []int64
+	// Oldest[i] is, when limit i was full, the oldest of its failures
+	// after Since; zero for limits with room.
+	Oldest []time.Time
 }
 
 // LoginFailureRetention is how long DeleteExpired keeps a failed sign-in. A
@@ -135,6 +256,28 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (User, error)                 // ErrNotFound
 	GetUserByUsername(ctx context.Context, username string) (User, error) // ErrNotFound
 	CountUsers(ctx context.Context) (int, error)
+	// GetUserByVerifiedEmail finds the user whose verified address is
+	// email, whatever its case. ErrNotFound.
+	GetUserByVerifiedEmail(ctx context.Context, email string) (User, error)
+	// SetUserEmail replaces the address ("" removes it). ErrNotFound;
+	// ErrConflict when verified and another user has verified it.
+	SetUserEmail(ctx context.Context, userID, email string, verified bool) error
+	// VerifyUserEmail marks the user's address verified if it still is
+	// email (whatever its case): ErrNotFound when it is not, ErrConflict
+	// when another user has verified it first.
+	VerifyUserEmail(ctx context.Context, userID, email string) error
+	SetUserPassword(ctx context.Context, userID, hash string) error // ErrNotFound
+
+	// Mailed links. UseEmailToken marks one used: ErrInactive when it
+	// already was, ErrNotFound when there is none, so of two racing
+	// callers exactly one gets nil. DeleteExpired removes expired ones.
+	CreateEmailToken(ctx context.Context, t EmailToken) error           // ErrConflict
+	GetEmailToken(ctx context.Context, hash string) (EmailToken, error) // ErrNotFound
+	UseEmailToken(ctx context.Context, hash string, at time.Time) error
+	ListUsers(ctx context.Context) ([]User, error) // by created_at
+	// DeleteUser deletes the user, their grants, books, tokens and the
+	// clients they own. ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
 
 	// Clients. DeleteClient also deletes the client's grants and tokens.
 	CreateClient(ctx context.Context, c Client) error                                 // ErrConflict
@@ -146,9 +289,13 @@ type Store interface {
 	ListClientsByOwner(ctx context.Context, ownerID string) ([]Client, error)
 
 	// Grants (remembered consent).
-	PutGrant(ctx context.Context, g Grant) error                          // insert or replace scopes/updated_at
+	PutGrant(ctx context.Context, g Grant) error                          // insert or replace scopes/redirect URIs/updated_at
 	GetGrant(ctx context.Context, userID, clientID string) (Grant, error) // ErrNotFound
 	ListGrants(ctx context.Context, userID string) ([]Grant, error)       // newest first
+	// LockGrant holds the grant until the transaction in ctx ends, so a
+	// RevokeGrant waits for tokens issued under it; ErrNotFound when the
+	// grant is gone.
+	LockGrant(ctx context.Context, userID, clientID string) error
 	// RevokeGrant forgets the grant and deletes every token the client holds
 	// for the user, in one transaction. ErrNotFound when there was neither.
 	RevokeGrant(ctx context.Context, userID, clientID string) error
@@ -163,9 +310,10 @@ type Store interface {
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error // ErrNotFound
 	// DeleteTokensByRequest deletes every row of kind in a grant family.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
-	// DeleteExpired removes tokens whose ExpiresAt is before now and login
-	// failures older than LoginFailureRetention, and returns how many rows
-	// went. Safe to run from several instances at once.
+	// DeleteExpired removes tokens, sessions and every other row with a
+	// lifetime once it has passed (login failures and request counts after
+	// LoginFailureRetention), and returns how many rows went. Safe to run
+	// from several instances at once.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	// UseOnce records key as used until expires. It returns ErrConflict
@@ -182,6 +330,36 @@ type Store interface {
 	// ClearLoginFailures forgets every failure of key; a key without any
 	// is not an error.
 	ClearLoginFailures(ctx context.Context, key string) error
+	// ReserveLoginAttempt, in one transaction serialized with every other
+	// reservation of the same keys, records a failure at at under each
+	// limit's key, unless one of them already holds Max failures after its
+	// Since: then it records nothing. Recording before the password is
+	// checked is what keeps concurrent attempts from all passing the count.
+	ReserveLoginAttempt(ctx context.Context, at time.Time, limits []LoginLimit) (LoginAttempt, error)
+	// ReleaseLoginAttempt deletes the rows of a reservation, for an
+	// attempt that succeeded; rows already gone are not an error.
+	ReleaseLoginAttempt(ctx context.Context, ids []int64) error
+
+	// Sessions. CreateSession returns ErrConflict for a taken IDHash;
+	// GetSession, TouchSession and DeleteSession ErrNotFound when there is
+	// no such session (of that user).
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, idHash string) (Session, error)
+	TouchSession(ctx context.Context, idHash string, at time.Time) error
+	DeleteSession(ctx context.Context, userID, idHash string) error
+	// ListSessions returns userID's sessions, newest first.
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSessions ends every session of userID but the one whose
+	// digest is exceptIDHash ("" keeps none) and returns how many ended.
+	DeleteUserSessions(ctx context.Context, userID, exceptIDHash string) (int64, error)
+
+	// CountRequest counts one more request of key (a dynamic registration
+	// from a client address) in the fixed window of length window that
+	// holds now, and returns its number in the window and when the window
+	// began. Concurrent requests get distinct numbers, on every instance.
+	// Windows must not exceed LoginFailureRetention, after which
+	// DeleteExpired forgets them.
+	CountRequest(ctx context.Context, key string, now time.Time, window time.Duration) (n int, windowStart time.Time, err error)
 
 	// Books. Reads and writes are scoped to the owner: another user's book
 	// is ErrNotFound.
@@ -196,6 +374,31 @@ type Store interface {
 	// a taken ID.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// UpdateSigningKey replaces the private key and Sealed of the key
+	// k.ID, to seal or reseal it; ErrNotFound.
+	UpdateSigningKey(ctx context.Context, k SigningKey) error
+
+	// Audit events (package audit), append-only.
+	audit.Store
+	// DeleteAuditEventsBefore removes events older than t (retention) and
+	// returns how many went.
+	DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// Device authorizations. DecideDeviceCode and ConsumeDeviceCode change
+	// a row only from the state they expect (pending, approved) and return
+	// ErrInactive otherwise, so of racing callers exactly one gets nil.
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error                                                       // ErrConflict
+	GetDeviceCode(ctx context.Context, signature string) (DeviceCode, error)                                        // ErrNotFound
+	GetDeviceCodeByUserCode(ctx context.Context, userCodeHash string) (DeviceCode, error)                           // ErrNotFound
+	DecideDeviceCode(ctx context.Context, signature string, status DeviceStatus, subject string, data []byte) error // ErrNotFound, ErrInactive
+	PollDeviceCode(ctx context.Context, signature string, at time.Time, interval time.Duration) error               // ErrNotFound
+	ConsumeDeviceCode(ctx context.Context, signature string) error                                                  // ErrNotFound, ErrInactive
+
+	// Refresh grace. CreateRefreshGrace returns ErrConflict for a taken
+	// signature; SealRefreshGrace ErrNotFound when there is no row.
+	CreateRefreshGrace(ctx context.Context, g RefreshGrace) error
+	SealRefreshGrace(ctx context.Context, signature string, sealed []byte) error
+	GetRefreshGrace(ctx context.Context, signature string) (RefreshGrace, error) // ErrNotFound
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

@@ -156,6 +156,10 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("ceiling: %w", err)
 	}
 	rows := []row{getCeil, postCeil}
+	// The server refuses an SQLite path whose folder is missing.
+	if err := os.Mkdir(filepath.Join(o.tmp, "sqlite"), 0o700); err != nil {
+		return err
+	}
 	backends := [][2]string{{"sqlite", filepath.Join(o.tmp, "sqlite", "gatehouse.db")}}
 	if o.postgres != "" {
 		backends = append(backends, [2]string{"postgres", o.postgres})

@@ -195,9 +195,14 @@ func newTestApp(t *testing.T, srv *testServer, reg clients.Registration, scopes 
 		}
 		http.Redirect(w, r, a.conf.AuthCodeURL(a.state, opts...), http.StatusFound)
 	})
-	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
+	// GET for the query response mode, POST for form_post.
+	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		select {
-		case a.back <- r.URL.Query():
+		case a.back <- r.Form:
 		default:
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -80,6 +80,37 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("form_post delivers the code with and without JavaScript", func(t *testing.T) {
+		app := bookshelf(t)
+		srv.mustCreateUser(t, "fay", "fay's long passphrase")
+		ctx := newTab(t, browser)
+		do(t, ctx, chromedp.Navigate(app.URL+"/start?response_mode=form_post"))
+		signIn(t, ctx, "fay", "fay's long passphrase", "form.decision")
+		// The page posts itself to the app through app.js, under the CSP.
+		do(t, ctx, chromedp.Click(chromedp.CSS(`button[name=decision][value=allow]`)))
+		q := app.returned(t)
+		if q.Get("state") != app.state || q.Get("code") == "" || q.Get("iss") != srv.URL {
+			t.Fatalf("the app got %v, want a posted code, state %q and iss", q, app.state)
+		}
+		if _, err := app.conf.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(app.verifier)); err != nil {
+			t.Fatalf("exchange of the posted code: %v", err)
+		}
+
+		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx,
+			chromedp.Navigate(app.URL+"/start?response_mode=form_post&prompt=consent"),
+			chromedp.Click(chromedp.CSS(`button[name=decision][value=deny]`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[data-autosubmit] button[type=submit]`)),
+		)
+		wantText(t, ctx, "Returning you to Bookshelf")
+		do(t, ctx, chromedp.Click(chromedp.CSS(`form[data-autosubmit] button[type=submit]`)))
+		if q := app.returned(t); q.Get("error") != "access_denied" || q.Get("state") != app.state {
+			t.Fatalf("without JavaScript the app got %v, want access_denied posted", q)
+		}
+	})
+
 	t.Run("the console shows a new app's secret once", func(t *testing.T) {
 		srv.mustCreateUser(t, "carol", "carol's long passphrase")
 		ctx := newTab(t, browser)

@@ -223,8 +223,8 @@ func TestFlowFailures(t *testing.T) {
 
 	t.Run("no token", func(t *testing.T) {
 		resp, body := api(t, http.MethodGet, srv.URL+"/api/books", "", nil)
-		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
-			t.Fatalf("got %d %q %v, want 401 with a bare Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse", resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/api/books"` {
+			t.Fatalf("got %d %q %v, want 401 with a Bearer challenge naming only the resource metadata", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 		}
 	})
 

@@ -52,12 +52,12 @@ func TestErrorResponses(t *testing.T) {
 		auth      *creds
 		status    int
 		code      string
-		challenge string // WWW-Authenticate prefix, "" for none
+		challenge string // WWW-Authenticate prefix, "" for none; every 401 has one
 	}{
 		{"token: no grant_type", "/oauth2/token", form(), basic(web.ID, webSecret), 400, "invalid_request", ""},
 		{"token: repeated parameter", "/oauth2/token", form("grant_type", "client_credentials", "grant_type", "client_credentials"), basic(machine.ID, machineSecret), 400, "invalid_request", ""},
 		{"token: wrong secret, basic", "/oauth2/token", form("grant_type", "client_credentials"), basic(machine.ID, "wrong"), 401, "invalid_client", "Basic"},
-		{"token: unknown client, post", "/oauth2/token", form("grant_type", "client_credentials", "client_id", "nobody", "client_secret", "x"), nil, 401, "invalid_client", ""},
+		{"token: unknown client, post", "/oauth2/token", form("grant_type", "client_credentials", "client_id", "nobody", "client_secret", "x"), nil, 401, "invalid_client", `Basic realm="gatehouse"`},
 		{"token: used code", "/oauth2/token", form("grant_type", "authorization_code", "code", code, "redirect_uri", conf.RedirectURL, "code_verifier", v2), basic(web.ID, webSecret), 400, "invalid_grant", ""},
 		{"token: unknown code", "/oauth2/token", form("grant_type", "authorization_code", "code", "ory_ac_x.y", "redirect_uri", conf.RedirectURL), basic(web.ID, webSecret), 400, "invalid_grant", ""},
 		{"token: unknown refresh token", "/oauth2/token", form("grant_type", "refresh_token", "refresh_token", "ory_rt_x.y"), basic(web.ID, webSecret), 400, "invalid_grant", ""},
@@ -67,11 +67,14 @@ func TestErrorResponses(t *testing.T) {
 		{"token: books scope without a user", "/oauth2/token", form("grant_type", "client_credentials", "scope", "books:read"), basic(machine.ID, machineSecret), 400, "invalid_scope", ""},
 		{"token: scope not registered", "/oauth2/token", form("grant_type", "refresh_token", "refresh_token", tok.RefreshToken, "scope", "books:write"), basic(web.ID, webSecret), 400, "invalid_scope", ""},
 		{"revoke: no token", "/oauth2/revoke", form(), basic(web.ID, webSecret), 400, "invalid_request", ""},
+		{"token: no client authentication", "/oauth2/token", form("grant_type", "client_credentials"), nil, 401, "invalid_client", `Basic realm="gatehouse"`},
+		{"revoke: unknown client, post", "/oauth2/revoke", form("token", tok.AccessToken, "client_id", "nobody", "client_secret", "x"), nil, 401, "invalid_client", `Basic realm="gatehouse"`},
+		{"introspect: wrong secret, post", "/oauth2/introspect", form("token", tok.AccessToken, "client_id", web.ID, "client_secret", "wrong"), nil, 401, "invalid_client", `Basic realm="gatehouse"`},
 		{"revoke: wrong secret", "/oauth2/revoke", form("token", tok.AccessToken), basic(web.ID, "wrong"), 401, "invalid_client", "Basic"},
 		{"introspect: no token", "/oauth2/introspect", form(), basic(web.ID, webSecret), 400, "invalid_request", ""},
 		{"introspect: wrong secret", "/oauth2/introspect", form("token", tok.AccessToken), basic(web.ID, "wrong"), 401, "invalid_client", "Basic"},
-		{"introspect: public client", "/oauth2/introspect", form("token", tok.AccessToken, "client_id", public.ID), nil, 401, "invalid_client", ""},
-		{"introspect: no credentials", "/oauth2/introspect", form("token", tok.AccessToken), nil, 401, "invalid_client", ""},
+		{"introspect: public client", "/oauth2/introspect", form("token", tok.AccessToken, "client_id", public.ID), nil, 401, "invalid_client", `Basic realm="gatehouse"`},
+		{"introspect: no credentials", "/oauth2/introspect", form("token", tok.AccessToken), nil, 401, "invalid_client", `Basic realm="gatehouse"`},
 	}
 	for _, tc := range postForm {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +160,7 @@ func TestErrorResponses(t *testing.T) {
 		code      string
 		challenge string
 	}{
-		{"books: no token", "GET", "/api/books", "", 401, "invalid_token", `Bearer realm="gatehouse"`},
+		{"books: no token", "GET", "/api/books", "", 401, "invalid_token", `Bearer realm="gatehouse", resource_metadata="` + srv.URL + `/.well-known/oauth-protected-resource/api/books"`},
 		{"books: bad token", "GET", "/api/books", "ory_at_bad.token", 401, "invalid_token", `Bearer realm="gatehouse", error="invalid_token"`},
 		{"books: refresh token as bearer", "GET", "/api/books", tok.RefreshToken, 401, "invalid_token", `Bearer realm="gatehouse", error="invalid_token"`},
 		{"books: missing scope", "POST", "/api/books", tok.AccessToken, 403, "insufficient_scope", `Bearer realm="gatehouse", error="insufficient_scope", scope="books:write"`},

@@ -87,7 +87,7 @@ func newBenchServer(b *testing.B) *benchServer {
 		b.Fatal(err)
 	}
 	s.svcAuth = benchBasic(svc.ID, svcSecret)
-	err = srv.store.PutGrant(ctx, storage.Grant{UserID: user.ID, ClientID: s.app.ID, Scopes: []string{"openid", "profile", "offline_access", "books:read", "books:write"}, CreatedAt: now, UpdatedAt: now})
+	err = srv.store.PutGrant(ctx, storage.Grant{UserID: user.ID, ClientID: s.app.ID, Scopes: []string{"openid", "profile", "offline_access", "books:read", "books:write"}, RedirectURIs: s.app.RedirectURIs, CreatedAt: now, UpdatedAt: now})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -56,6 +56,13 @@ type testServer struct {
 // port with SQLite in a temporary directory unless args name a --db.
 func newTestServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
+	return newTestServerWith(t, func(*config) {}, args...)
+}
+
+// newTestServerWith is newTestServer with edit applied to the parsed
+// configuration, for settings no flag reaches, such as the clock.
+func newTestServerWith(t *testing.T, edit func(*config), args ...string) *testServer {
+	t.Helper()
 	base := []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "gatehouse.db"), "--secret", testSecret}
 	var cfg config
 	fs := newFlagSet("server", &cfg, io.Discard)
@@ -63,6 +70,7 @@ func newTestServer(t *testing.T, args ...string) *testServer {
 	if err := parse(fs, append(base, args...), func(string) string { return "" }); err != nil {
 		t.Fatalf("parse flags: %v", err)
 	}
+	edit(&cfg)
 	logs := &syncBuffer{}
 	logger, err := newLogger(logs, "json", "debug")
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,6 +49,7 @@ const (
 	aRedirect   = "https://app.example/cb"
 	aLoopback   = "http://127.0.0.1:9999/callback"
 	bRedirect   = "https://b.example/cb"
+	bLoopback   = "http://localhost/cb" // any port
 	pubRedirect = "com.example.app:/cb"
 )
 
@@ -56,7 +59,7 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 	srv.mustCreateUser(t, "alice", "correct horse battery")
 	bob := srv.mustCreateUser(t, "bob", "tr0ub4dor&3 is weak")
 	e.a, e.aSecret = srv.mustCreateClient(t, clients.Registration{Name: "App A", RedirectURIs: []string{aRedirect, aLoopback}})
-	e.b, e.bSecret = srv.mustCreateClient(t, clients.Registration{Name: "App B", RedirectURIs: []string{bRedirect}, GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}})
+	e.b, e.bSecret = srv.mustCreateClient(t, clients.Registration{Name: "App B", RedirectURIs: []string{bRedirect, bLoopback}, GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}})
 	e.pub, _ = srv.mustCreateClient(t, clients.Registration{Name: "Native", RedirectURIs: []string{pubRedirect}, Public: true})
 	bobs, _ := srv.mustCreateClient(t, clients.Registration{Name: "Bob's", RedirectURIs: []string{"https://bob.example/cb"}, OwnerID: bob.ID})
 	e.bobOnlyApp = bobs.ID
@@ -206,13 +209,35 @@ func hostileCases() []hostileCase {
 		named("redirect_uri of another client", authorizePage(redirectTo(bRedirect), 400, "invalid_request")),
 		named("redirect_uri missing with two registered", authorizePage(func(q url.Values) { q.Del("redirect_uri") }, 400, "invalid_request")),
 		named("redirect_uri loopback other host", authorizePage(redirectTo("http://127.0.0.2:9999/callback"), 400, "invalid_request")),
-		named("redirect_uri loopback other port is allowed", authorizePage(redirectTo("http://127.0.0.1:1234/callback"), 303, "")),
+		named("redirect_uri loopback registered port is exact", authorizePage(redirectTo("http://127.0.0.1:1234/callback"), 400, "invalid_request")),
+		named("redirect_uri loopback port dropped", authorizePage(redirectTo("http://127.0.0.1/callback"), 400, "invalid_request")),
+		named("redirect_uri loopback https upgrade", authorizePage(redirectTo("https://127.0.0.1:9999/callback"), 400, "invalid_request")),
+		named("redirect_uri loopback percent-encoded path", authorizePage(redirectTo("http://127.0.0.1:9999/%63allback"), 400, "invalid_request")),
+		named("redirect_uri portless loopback any port", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:49152/cb") }))
+		}, status: 200, code: "Allow App B?"}),
+		named("redirect_uri portless loopback other host", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://127.0.0.1:49152/cb") }))
+		}, status: 400, code: "invalid_request"}),
+		named("redirect_uri portless loopback empty port", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:/cb") }))
+		}, status: 400, code: "invalid_request"}),
+		named("redirect_uri portless loopback port with leading zero", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) { q.Set("client_id", e.b.ID); q.Set("redirect_uri", "http://localhost:08080/cb") }))
+		}, status: 400, code: "invalid_request"}),
+		named("redirect_uri portless loopback userinfo", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(func(q url.Values) {
+				q.Set("client_id", e.b.ID)
+				q.Set("redirect_uri", "http://localhost:8080@evil.example/cb")
+			}))
+		}, status: 400, code: "invalid_request"}),
 		named("unknown client_id", authorizePage(set("client_id", "no-such-client"), 400, "not registered")),
 		named("client_id SQL injection", authorizePage(set("client_id", sqlInjection), 400, "not registered")),
 		named("client_id invalid UTF-8", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.get(e.authz(func(q url.Values) { q.Del("client_id") }) + "&client_id=%FF%FE")
 		}, status: 400, code: "not registered"}),
-		named("duplicate redirect_uri", hostileCase{req: rawAuthorize("&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"), status: 303, code: "invalid_request"}),
+		named("duplicate redirect_uri", hostileCase{req: rawAuthorize("&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"), status: 400, code: "must not be repeated"}),
+		named("duplicate redirect_uri, both registered", hostileCase{req: rawAuthorize("&redirect_uri=" + url.QueryEscape(aLoopback)), status: 400, code: "must not be repeated"}),
 
 		// Request errors once client and redirect URI are trusted: back to
 		// the client with error=.
@@ -230,7 +255,8 @@ func hostileCases() []hostileCase {
 		named("unregistered scope", authorizePage(set("scope", "books:read admin"), 303, "invalid_scope")),
 		named("scope SQL injection", authorizePage(set("scope", sqlInjection), 303, "invalid_scope")),
 		named("duplicate state", hostileCase{req: rawAuthorize("&state=other"), status: 303, code: "invalid_request"}),
-		named("duplicate client_id", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get(e.authz(nil) + "&client_id=" + e.b.ID) }, status: 303, code: "invalid_request"}),
+		named("duplicate client_id", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get(e.authz(nil) + "&client_id=" + e.b.ID) }, status: 400, code: "must not be repeated"}),
+		named("duplicate client_id, the same twice", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get(e.authz(nil) + "&client_id=" + e.a.ID) }, status: 400, code: "must not be repeated"}),
 		named("state invalid UTF-8", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.get(e.authz(func(q url.Values) { q.Del("state") }) + "&state=%FF%FE-long-enough-state")
 		}, status: 303, code: "invalid_request"}),
@@ -266,6 +292,36 @@ func hostileCases() []hostileCase {
 			return r
 		}, status: 403, code: "Cross-origin"}),
 
+		// Parameters Gatehouse does not take, once client and redirect URI are trusted.
+		named("request_uri PAR-style", authorizePage(set("request_uri", "urn:ietf:params:oauth:request_uri:abc"), 303, "request_uri_not_supported")),
+		named("request_uri to fetch", authorizePage(set("request_uri", "http://169.254.169.254/latest/meta-data"), 303, "request_uri_not_supported")),
+		named("request object", authorizePage(set("request", "eyJhbGciOiJub25lIn0.e30."), 303, "request_not_supported")),
+		named("registration parameter", authorizePage(set("registration", `{"redirect_uris":["https://evil.example"]}`), 303, "registration_not_supported")),
+		named("response_mode fragment", authorizePage(set("response_mode", "fragment"), 303, "unsupported_response_mode")),
+		named("response_mode form_post", authorizePage(set("response_mode", "form_post"), 200, "")),
+		named("duplicate response_mode", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.get(e.authz(set("response_mode", "query")) + "&response_mode=form_post")
+		}, status: 303, code: "invalid_request"}),
+		named("max_age not a number", authorizePage(set("max_age", "soon"), 303, "invalid_request")),
+		named("authorize HEAD", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.request(http.MethodHead, e.authz(nil), "", "")
+		}, status: 405, code: ""}),
+		named("authorize GET with a multipart body", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 1<<20, "scope", "books:write", "redirect_uri", "https://evil.example/cb")
+			return e.request(http.MethodGet, e.authz(set("prompt", "consent")), ct, body.String())
+		}, status: 200, code: "", after: func(e *hostileEnv, _ *http.Response, body string) {
+			if strings.Contains(body, "evil.example") || strings.Contains(body, "Add, change and delete") {
+				e.t.Fatal("the GET body reached the consent page")
+			}
+		}}),
+		named("consent decision as multipart", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "decision", "allow")
+			return e.request(http.MethodPost, e.authz(nil), ct, body.String())
+		}, status: 400, code: "not sent as a form"}),
+		named("consent decision as JSON", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.request(http.MethodPost, e.authz(nil), "application/json", `{"decision":"allow"}`)
+		}, status: 400, code: "not sent as a form"}),
+
 		// Token endpoint.
 		named("token JSON body", hostileCase{req: func(e *hostileEnv) *http.Request {
 			r := e.tokenA(`{"grant_type":"client_credentials"}`)
@@ -285,6 +341,38 @@ func hostileCases() []hostileCase {
 			return "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth +
 				"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type=client_cre"
 		}, status: 400, code: "invalid_request"}),
+		named("token multipart with two codes and a second secret", hostileCase{req: func(e *hostileEnv) *http.Request {
+			code, v := e.code(e.a, e.aSecret)
+			ct, body := multipartBody(e.t, 0, "grant_type", "authorization_code", "code", code, "code", "x",
+				"redirect_uri", aRedirect, "redirect_uri", aLoopback, "client_secret", "wrong", "code_verifier", v)
+			return e.basic(e.request(http.MethodPost, "/oauth2/token", ct, body.String()), e.a.ID, e.aSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("token multipart client_credentials", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "grant_type", "client_credentials")
+			return e.basic(e.request(http.MethodPost, "/oauth2/token", ct, body.String()), e.b.ID, e.bSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("token no content type", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.basic(e.request(http.MethodPost, "/oauth2/token", "", "grant_type=client_credentials"), e.b.ID, e.bSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("revoke multipart", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "token", e.aliceBooks.AccessToken)
+			return e.basic(e.request(http.MethodPost, "/oauth2/revoke", ct, body.String()), e.a.ID, e.aSecret)
+		}, status: 400, code: "invalid_request", after: func(e *hostileEnv, _ *http.Response, _ string) {
+			if resp, _ := api(e.t, http.MethodGet, e.srv.URL+"/api/books", e.aliceBooks.AccessToken, nil); resp.StatusCode != http.StatusOK {
+				e.t.Fatalf("the multipart revocation revoked the token: %d", resp.StatusCode)
+			}
+		}}),
+		named("introspect multipart", hostileCase{req: func(e *hostileEnv) *http.Request {
+			ct, body := multipartBody(e.t, 0, "token", e.aliceBooks.AccessToken)
+			return e.basic(e.request(http.MethodPost, "/oauth2/introspect", ct, body.String()), e.a.ID, e.aSecret)
+		}, status: 400, code: "invalid_request"}),
+		named("token wrong secret, Bearer header", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return bearer(e.post("/oauth2/token", form("grant_type", "client_credentials")), "x")
+		}, status: 401, code: "invalid_client", after: func(e *hostileEnv, resp *http.Response, _ string) {
+			if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="gatehouse"` {
+				e.t.Fatalf("WWW-Authenticate %q", got)
+			}
+		}}),
 		named("token duplicate grant_type", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.tokenA("grant_type=authorization_code&grant_type=client_credentials")
 		}, status: 400, code: "invalid_request"}),
@@ -507,6 +595,20 @@ func hostileCases() []hostileCase {
 				e.t.Fatalf("Location %q, want /", loc)
 			}
 		}}),
+		named("login open redirect through path cleaning", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.post("/login", form("username", "bob", "password", "tr0ub4dor&3 is weak", "return_to", "/./\\evil.example/phish"))
+		}, status: 303, code: "", after: func(e *hostileEnv, resp *http.Response, _ string) {
+			if loc := resp.Header.Get("Location"); loc != "/" {
+				e.t.Fatalf("Location %q, want /", loc)
+			}
+		}}),
+		named("logout open redirect with a tab", hostileCase{req: func(e *hostileEnv) *http.Request {
+			return e.post("/logout", form("return_to", "/\t/evil.example/phish"))
+		}, status: 303, code: "", after: func(e *hostileEnv, resp *http.Response, _ string) {
+			if loc := resp.Header.Get("Location"); loc != "/" {
+				e.t.Fatalf("Location %q, want /", loc)
+			}
+		}}),
 		named("login posted cross-site", hostileCase{req: func(e *hostileEnv) *http.Request {
 			r := e.post("/login", form("username", "bob", "password", "tr0ub4dor&3 is weak"))
 			r.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -567,6 +669,8 @@ func hostileCases() []hostileCase {
 			r.Header.Set("Origin", "https://evil.example")
 			return r
 		}, status: 403, code: "Cross-origin"}),
+		named("unknown path", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/.env") }, status: 404, code: "Page not found"}),
+		named("unknown path under /oauth2/", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/oauth2/par") }, status: 404, code: "not_found"}),
 		named("static path traversal", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.get("/static/..%2f..%2fgo.mod")
 		}, status: 404, code: ""}),
@@ -682,8 +786,12 @@ func (e *hostileEnv) send(c hostileCase) (*http.Response, string) {
 		return e.sendRaw(c.raw(e))
 	}
 	r := c.req(e)
-	for _, ck := range e.visitor.client.Jar.Cookies(r.URL) {
-		r.AddCookie(ck)
+	// Signing in or out ends the session the browser had, which the
+	// visitor's later requests still need, so those are sent without it.
+	if switches := r.Method == http.MethodPost && (r.URL.Path == "/login" || r.URL.Path == "/register" || r.URL.Path == "/logout"); !switches {
+		for _, ck := range e.visitor.client.Jar.Cookies(r.URL) {
+			r.AddCookie(ck)
+		}
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(r)
@@ -731,7 +839,7 @@ func errorOf(resp *http.Response, body string) string {
 }
 
 // checkRedirect allows a path on this server, or a registered redirect
-// URI (with any port on a loopback IP, RFC 8252 §7.3).
+// URI as the contract's loopback rule matches it.
 func (e *hostileEnv) checkRedirect(resp *http.Response) {
 	loc := resp.Header.Get("Location")
 	if loc == "" {
@@ -741,15 +849,17 @@ func (e *hostileEnv) checkRedirect(resp *http.Response) {
 	if err != nil {
 		e.t.Fatalf("unparsable Location %q", loc)
 	}
+	// Browsers read a backslash as a slash and drop tabs and newlines, so
+	// "/\\host" and "/\t/host" leave the server.
+	if strings.ContainsAny(loc, "\\\t\r\n") {
+		e.t.Fatalf("Location %q holds a backslash or control character", loc)
+	}
 	if u.Scheme == "" && u.Host == "" && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(loc, "//") {
 		return
 	}
 	target := *u
 	target.RawQuery, target.Fragment = "", ""
-	if ip := net.ParseIP(target.Hostname()); ip != nil && ip.IsLoopback() {
-		target.Host = net.JoinHostPort(target.Hostname(), "9999")
-	}
-	if !e.registered[target.String()] {
+	if _, ok := clients.MatchRedirectURI(slices.Collect(maps.Keys(e.registered)), target.String()); !ok {
 		e.t.Fatalf("redirected to unregistered %q", loc)
 	}
 }

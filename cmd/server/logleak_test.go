@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"gatehouse/audit"
 )
 
 // secrets collects every value that must never reach a log line.
@@ -187,4 +190,23 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 	t.Logf("%d secret values looked for in %d bytes of logs", len(s.values), len(logs))
+
+	// The audit log saw the same actions; no field of it may hold a
+	// secret either.
+	events, err := srv.store.ListAuditEvents(t.Context(), audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) < 7 {
+		t.Fatalf("only %d audit events for every action above; the check proves little", len(events))
+	}
+	raw, err := json.Marshal(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, what := range s.values {
+		if i := strings.Index(string(raw), v); i >= 0 {
+			t.Errorf("the audit log holds the %s: …%s…", what, raw[max(0, i-200):min(len(raw), i+len(v)+50)])
+		}
+	}
 }

@@ -1,17 +1,18 @@
 // Command server runs Gatehouse, an OAuth 2 and OpenID Connect
 // authorization server, and manages its users and clients.
 //
-//	server [serve] [flags]           run the server (migrations first)
-//	server migrate [flags]           apply database migrations and exit
-//	server users create --username U --password-stdin
-//	server clients create --name N --redirect-uri U [--public] [--scope S] [--grant-type G]
-//	server clients list | server clients delete ID
+//	server [serve] [flags]     run the server (migrations first)
+//	server migrate             apply database migrations and exit
+//	server users create|list|delete|set-email
+//	server clients create|list|show|update|delete
+//	server keys list|rotate
+//	server audit               print security events
+//	server help [command]      what each command takes (commands in cli.go)
 package main
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -32,24 +33,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
-}
-
-// run is the whole program; main only supplies the process's environment,
-// so tests run exactly what main runs.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, getenv, stderr)
-	case "migrate":
-		return migrate(ctx, args, getenv, stdout, stderr)
-	case "users":
-		return usersCommand(ctx, args, getenv, stdin, stdout, stderr)
-	case "clients":
-		return clientsCommand(ctx, args, getenv, stdout, stderr)
-	}
-	return fmt.Errorf("unknown command %q (want serve, migrate, users or clients)", cmd)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -26,9 +27,14 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // securityHeaders go on every response: no page may be framed (consent
 // must not be clickjacked), no script or style from anywhere but here, and
 // no Referer carrying an authorization request's query to another site.
-func securityHeaders(next http.Handler) http.Handler {
+// With an https issuer, browsers are told to use nothing else for a year
+// (HSTS), so a first plain-http request cannot be intercepted either.
+func securityHeaders(https bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 		h.Set("Referrer-Policy", "no-referrer")
@@ -116,3 +122,48 @@ func withLogging(logger *slog.Logger, m *metrics, next http.Handler) http.Handle
 			slog.Duration("duration", elapsed))
 	})
 }
+
+// notFound answers requests no route matched with the site's own 404 page,
+// or JSON under /api/ and /oauth2/, instead of net/http's plain text. The
+// mux still answers everything else, its 405s included.
+func notFound(page, json http.Handler, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nf := page
+		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/oauth2/") {
+			nf = json
+		}
+		next.ServeHTTP(&notFoundWriter{ResponseWriter: w, r: r, page: nf}, r)
+	})
+}
+
+// notFoundWriter replaces the mux's own 404 (a request that matched no
+// pattern) with page; a handler's 404 passes through unchanged.
+type notFoundWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	page     http.Handler
+	replaced bool
+}
+
+func (w *notFoundWriter) WriteHeader(code int) {
+	if code == http.StatusNotFound && w.r.Pattern == "" && !w.replaced {
+		w.replaced = true
+		// http.Error set text/plain; the page sets its own type.
+		w.ResponseWriter.Header().Del("Content-Type")
+		w.page.ServeHTTP(w.ResponseWriter, w.r)
+		return
+	}
+	if w.replaced {
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *notFoundWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *notFoundWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

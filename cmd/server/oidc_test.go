@@ -134,11 +134,11 @@ func TestDiscovery(t *testing.T) {
 		for key, want := range map[string][]string{
 			"response_types_supported":                         {"code"},
 			"code_challenge_methods_supported":                 {"S256"},
-			"grant_types_supported":                            {"authorization_code", "refresh_token", "client_credentials"},
+			"grant_types_supported":                            {"authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode},
 			"token_endpoint_auth_methods_supported":            {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 			"dpop_signing_alg_values_supported":                {"ES256", "PS256", "RS256", "EdDSA"},
 			"token_endpoint_auth_signing_alg_values_supported": {"ES256", "PS256", "RS256", "EdDSA"},
-			"scopes_supported":                                 {"openid", "profile", "offline_access", "books:read", "books:write"},
+			"scopes_supported":                                 {"openid", "profile", "email", "offline_access", "books:read", "books:write"},
 		} {
 			var got []string
 			for _, v := range m[key].([]any) {

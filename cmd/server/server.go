@@ -17,6 +17,7 @@ import (
 	"gatehouse/accounts"
 	"gatehouse/books"
 	"gatehouse/clients"
+	"gatehouse/mcp"
 	"gatehouse/oauth"
 	"gatehouse/storage"
 	"gatehouse/storage/sqlstore"
@@ -25,16 +26,7 @@ import (
 	"gatehouse/web/templates"
 )
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	var cfg config
-	fs := newFlagSet("server", &cfg, stderr)
-	serverFlags(fs, &cfg)
-	if err := parse(fs, args, getenv); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
+func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	logger, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
@@ -109,9 +101,10 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*server, error
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 	}
-	go cleanup(bg, store, cfg.CleanupInterval, logger)
+	go cleanup(bg, store, cfg.CleanupInterval, cfg.AuditRetention, logger)
 	go func() { s.done <- s.http.Serve(ln) }()
 	logger.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", describeDB(cfg.DB))
+	announce(logger, cfg)
 	return s, nil
 }
 
@@ -156,8 +149,19 @@ func defaultIssuer(addr *net.TCPAddr, configured string) string {
 // newHandler builds every handler on one mux and wraps it in the server's
 // middleware.
 func newHandler(ctx context.Context, cfg config, store storage.Store, secret []byte, oldSecrets [][]byte, logger *slog.Logger) (http.Handler, *oauth.Handler, error) {
+	now := cfg.now
+	if now == nil {
+		now = time.Now
+	}
 	secure := strings.HasPrefix(cfg.Issuer, "https://")
-	sessions := accounts.NewSessions(cookieKeys(secret, oldSecrets), secure)
+	sessions := accounts.NewSessions(store, cookieKeys(secret, oldSecrets), accounts.SessionConfig{
+		Secure:         secure,
+		Lifetime:       cfg.SessionLifetime,
+		IdleTimeout:    cfg.SessionIdleTimeout,
+		TrustedProxies: cfg.TrustedProxies,
+		Now:            now,
+		Logger:         logger,
+	})
 	newPage := func(r *http.Request, title string) templates.Page {
 		id, _ := sessions.Identity(r)
 		return templates.Page{Title: title, User: id.Username, CSS: web.AssetURL("app.css"), JS: web.AssetURL("app.js"), Icon: web.AssetURL("icon.svg")}
@@ -166,55 +170,92 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	for i, s := range oldSecrets {
 		oldTokenKeys[i] = derive(s, "token-hmac")
 	}
+	m := newMetrics()
+	auditLog := newAuditLog(store, logger, m)
 	oauthHandler, err := oauth.New(ctx, store, sessions, oauth.Config{
 		Issuer:              cfg.Issuer,
 		TokenSecret:         derive(secret, "token-hmac"),
 		OldTokenSecrets:     oldTokenKeys,
+		SigningKeySealKeys:  signingKeySealKeys(secret, oldSecrets),
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		CodeTTL:             cfg.CodeTTL,
+		RefreshGrace:        cfg.RefreshGrace,
 		RequirePKCE:         cfg.RequirePKCE,
 		AllowQueryToken:     cfg.AllowQueryToken,
 		DynamicRegistration: cfg.DynamicRegistration,
 		RequirePAR:          cfg.RequirePAR,
 		DPoPNonce:           cfg.DPoPNonce,
 		SecretHasher:        clients.SecretHasher{},
+		Audit:               auditLog,
+
+		ClientMetadataDocuments:     cfg.ClientMetadataDocuments,
+		ClientMetadataAllowLoopback: cfg.ClientMetadataAllowLoopback,
 	}, logger, newPage)
 	if err != nil {
 		return nil, nil, err
 	}
-	// For clients registered with a jwks_uri; the MCP work's SSRF-safe
-	// fetcher can take its place, it only has to be an oauth.JWKSFetcher.
+	// For clients registered with a jwks_uri.
 	oauthHandler.JWKS = oauth.NewPublicFetcher(nil)
-	m := newMetrics()
 	oauthHandler.Metrics = m
 	if p, ok := store.(interface{ PoolStats() map[string]sql.DBStats }); ok {
 		m.registerPools(p.PoolStats)
 	}
 
+	emailPages, err := newEmailPages(cfg, store, sessions, logger, newPage, now, auditLog)
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
-	(&accounts.Handler{
+	accountsHandler := &accounts.Handler{
 		Store:            store,
 		Sessions:         sessions,
 		Logger:           logger,
 		NewPage:          newPage,
 		RegistrationOpen: cfg.Registration,
-		Accounts:         &accounts.StoreLimiter{Store: store, Max: 5, Window: 15 * time.Minute},
-		Addresses:        &accounts.StoreLimiter{Store: store, Max: 50, Window: 15 * time.Minute},
+		Limiter:          &accounts.StoreLimiter{Store: store},
 		TrustedProxies:   cfg.TrustedProxies,
-		Now:              time.Now,
+		Now:              now,
 		FailedLogins:     m.failedLogins,
-	}).Mount(mux)
+		Email:            emailPages,
+		Audit:            auditLog,
+		Activity:         store,
+	}
+	accountsHandler.Mount(mux)
+	emailPages.Mount(mux)
+	oauthHandler.DeviceLimiter = &accounts.StoreLimiter{Store: store}
+	oauthHandler.ClientAddress = accountsHandler.ClientAddress
 	oauthHandler.Mount(mux)
 	signedIn := func(r *http.Request) (string, string, bool) {
 		id, ok := sessions.Identity(r)
 		return id.UserID, id.Username, ok
 	}
-	clients.New(store, logger, signedIn, newPage).Mount(mux)
+	console := clients.New(store, logger, signedIn, newPage)
+	console.Audit = auditLog
+	console.Mount(mux)
 	if cfg.DynamicRegistration {
-		mux.Handle("POST /oauth2/register", clients.NewRegistrationEndpoint(store, logger))
+		reg := clients.NewRegistrationEndpoint(store, logger)
+		reg.InitialAccessToken = cfg.RegistrationToken
+		reg.Audit = auditLog
+		reg.Limit = &clients.RegistrationLimit{Store: store, Max: registrationsPerHour, Window: time.Hour,
+			Address: func(r *http.Request) string { return accounts.LimitAddress(r, cfg.TrustedProxies) }}
+		mux.Handle("POST /oauth2/register", reg)
 	}
 	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
+	mcpHandler := oauthHandler.Require(oauth.MCP, "")(mcp.New(mcp.Config{
+		Store: store,
+		Identity: func(r *http.Request) (string, []string) {
+			p, _ := oauth.PrincipalFrom(r.Context())
+			return p.UserID, p.Scopes
+		},
+		Denied:           oauthHandler.InsufficientScope(oauth.MCP),
+		ResourceMetadata: oauthHandler.MetadataURL(oauth.MCP),
+		Logger:           logger,
+		Version:          "1",
+	}))
+	mux.Handle("POST /mcp", mcpHandler)
+	mux.Handle("GET /mcp", mcpHandler)
+	mux.Handle("DELETE /mcp", mcpHandler)
 	mux.Handle("GET /static/", web.StaticHandler())
 	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("GET /metrics", m.handler())
@@ -235,16 +276,35 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	// Browsers must not post forms across sites; the JSON endpoints are
 	// exempt because apps in other origins call them by design and they
 	// carry no ambient credentials (client secrets, codes or bearer tokens
-	// are sent explicitly).
+	// are sent explicitly). Relying parties may post sign-out requests, so
+	// POST /oauth2/logout checks the origin itself, and only where it ends
+	// a session on the user's confirmation.
 	cop := http.NewCrossOriginProtection()
-	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /userinfo", "/api/"} {
+	for _, p := range []string{"POST /oauth2/token", "POST /oauth2/revoke", "POST /oauth2/introspect", "POST /oauth2/register", "POST /oauth2/device/authorize", "POST /oauth2/logout", "POST /userinfo", "/api/"} {
 		cop.AddInsecureBypassPattern(p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
 	}))
-	return withLogging(logger, m, recoverPanics(logger, securityHeaders(cop.Handler(mux)))), oauthHandler, nil
+	notFoundPage := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := templates.Write(r.Context(), w, http.StatusNotFound, templates.NotFound(newPage(r, "Page not found"))); err != nil {
+			logger.ErrorContext(r.Context(), "render page", "err", err)
+		}
+	})
+	notFoundJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":"not_found","error_description":"There is no endpoint at this path."}`+"\n")
+	})
+	routes := notFound(notFoundPage, notFoundJSON, cop.Handler(mux))
+	// Outermost, because it hands a new request on and the logging reads
+	// the pattern the mux sets on the request it gets.
+	return sessions.Middleware(withLogging(logger, m, withAuditRequest(cfg.TrustedProxies, recoverPanics(logger, securityHeaders(secure, routes))))), oauthHandler, nil
 }
+
+// registrationsPerHour is how many dynamic registration requests one
+// address (an IPv6 /64) may make in an hour.
+const registrationsPerHour = 20
 
 // derive turns the system secret into an independent key for one purpose,
 // so a key leaked from one use says nothing of the others.
@@ -267,10 +327,10 @@ func cookieKeys(secret []byte, old [][]byte) [][]byte {
 	return pairs
 }
 
-// cleanup deletes expired codes and tokens and old failed sign-ins. Every
-// instance runs it; the deletes are idempotent, so running it twice at once
-// costs only time.
-func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
+// cleanup deletes expired codes and tokens, old failed sign-ins and audit
+// events older than auditRetention (0 keeps them). Every instance runs it;
+// the deletes are idempotent, so running it twice at once costs only time.
+func cleanup(ctx context.Context, store storage.Store, every, auditRetention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -286,6 +346,13 @@ func cleanup(ctx context.Context, store storage.Store, every time.Duration, logg
 				continue
 			}
 			logger.Debug("deleted expired tokens", "rows", n)
+			if auditRetention > 0 {
+				if n, err := store.DeleteAuditEventsBefore(ctx, time.Now().Add(-auditRetention)); err != nil && ctx.Err() == nil {
+					logger.Warn("delete old audit events", "err", err)
+				} else if n > 0 {
+					logger.Debug("deleted old audit events", "rows", n)
+				}
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,9 +31,17 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Books", bookTests},
 		{"SigningKeys", signingKeyTests},
 		{"LoginFailures", loginFailureTests},
+		{"Email", emailTests},
+		{"LoginReservations", loginReservationTests},
+		{"Sessions", sessionTests},
+		{"DeviceCodes", deviceTests},
+		{"RefreshGrace", graceTests},
+		{"PostLogoutRedirectURIs", logoutTests},
 		{"UsedOnce", usedOnceTests},
 		{"Transactions", txTests},
 		{"Misc", miscTests},
+		{"UserAdmin", userAdminTests},
+		{"Audit", auditTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {
@@ -94,6 +103,7 @@ func mustCreateClient(t *testing.T, s storage.Store, ownerID string) storage.Cli
 		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
 		Scopes:       []string{"openid", "books:read"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Origin:       storage.OriginCLI,
 		CreatedAt:    base,
 		UpdatedAt:    base,
 	}
@@ -388,7 +398,7 @@ var clientTests = []test{
 var grantTests = []test{
 	{"PutAndGet", func(t *testing.T, s storage.Store) {
 		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
-		want := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:read"}, CreatedAt: base, UpdatedAt: base}
+		want := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:read"}, RedirectURIs: []string{"https://app.example/cb"}, CreatedAt: base, UpdatedAt: base}
 		mustOK(t, "PutGrant", s.PutGrant(t.Context(), want))
 		got, err := s.GetGrant(t.Context(), u.ID, c.ID)
 		mustOK(t, "GetGrant", err)
@@ -396,12 +406,12 @@ var grantTests = []test{
 			t.Errorf("GetGrant (-want +got):\n%s", diff)
 		}
 	}},
-	{"PutAgainReplacesScopes", func(t *testing.T, s storage.Store) {
+	{"PutAgainReplacesScopesAndRedirectURIs", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
 		first := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}
 		mustOK(t, "PutGrant", s.PutGrant(ctx, first))
-		second := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:write"}, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}
+		second := storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid", "books:write"}, RedirectURIs: []string{"http://localhost/cb", "https://app.example/cb"}, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}
 		mustOK(t, "PutGrant", s.PutGrant(ctx, second))
 
 		want := second
@@ -479,6 +489,16 @@ var grantTests = []test{
 	{"RevokeNothing", func(t *testing.T, s storage.Store) {
 		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
 		wantErr(t, "RevokeGrant", s.RevokeGrant(t.Context(), u.ID, c.ID), storage.ErrNotFound)
+	}},
+	{"LockGrant", func(t *testing.T, s storage.Store) {
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		err := s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) })
+		wantErr(t, "LockGrant without a grant", err, storage.ErrNotFound)
+		mustOK(t, "PutGrant", s.PutGrant(t.Context(), storage.Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}))
+		mustOK(t, "LockGrant", s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) }))
+		mustOK(t, "RevokeGrant after the lock's transaction", s.RevokeGrant(t.Context(), u.ID, c.ID))
+		err = s.InTx(t.Context(), func(ctx context.Context) error { return s.LockGrant(ctx, u.ID, c.ID) })
+		wantErr(t, "LockGrant after the revoke", err, storage.ErrNotFound)
 	}},
 }
 
@@ -773,7 +793,7 @@ var signingKeyTests = []test{
 	{"CreateAndListNewestFirst", func(t *testing.T, s storage.Store) {
 		keys := []storage.SigningKey{
 			{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x01}, CreatedAt: base},
-			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, CreatedAt: at(2 * time.Hour)},
+			{ID: "k3", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x03}, Sealed: true, CreatedAt: at(2 * time.Hour)},
 			{ID: "k2", Algorithm: "RS256", PrivateKey: []byte{0x30, 0x82, 0x02}, CreatedAt: at(time.Hour)},
 		}
 		for _, k := range keys {
@@ -790,6 +810,18 @@ var signingKeyTests = []test{
 		k := storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{1}, CreatedAt: base}
 		mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
 		wantErr(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k), storage.ErrConflict)
+	}},
+	{"Update", func(t *testing.T, s storage.Store) {
+		k := storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{0x30, 1}, CreatedAt: base}
+		mustOK(t, "CreateSigningKey", s.CreateSigningKey(t.Context(), k))
+		k.PrivateKey, k.Sealed = []byte{9, 8, 7}, true
+		mustOK(t, "UpdateSigningKey", s.UpdateSigningKey(t.Context(), k))
+		got, err := s.ListSigningKeys(t.Context())
+		mustOK(t, "ListSigningKeys", err)
+		if diff := cmp.Diff([]storage.SigningKey{k}, got); diff != "" {
+			t.Errorf("ListSigningKeys after the update (-want +got):\n%s", diff)
+		}
+		wantErr(t, "UpdateSigningKey", s.UpdateSigningKey(t.Context(), storage.SigningKey{ID: "none", PrivateKey: []byte{1}}), storage.ErrNotFound)
 	}},
 	{"ListEmpty", func(t *testing.T, s storage.Store) {
 		got, err := s.ListSigningKeys(t.Context())
@@ -946,6 +978,204 @@ var loginFailureTests = []test{
 			mustOK(t, fmt.Sprintf("RecordLoginFailure %d", i), err)
 		}
 		mustCountFailures(t, s, "user:alice", at(-time.Minute), n, base)
+	}},
+	{"CountRequestWindows", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		count := func(key string, now time.Time, wantN int, wantStart time.Time) {
+			t.Helper()
+			n, start, err := s.CountRequest(ctx, key, now, time.Hour)
+			mustOK(t, "CountRequest", err)
+			if n != wantN || !start.Equal(wantStart) {
+				t.Errorf("CountRequest(%s, %v) = %d, %v; want %d, %v", key, now, n, start, wantN, wantStart)
+			}
+		}
+		count("addr:a", base, 1, base)
+		count("addr:a", at(30*time.Minute), 2, base)
+		count("addr:b", at(30*time.Minute), 1, at(30*time.Minute))
+		count("addr:a", at(time.Hour-time.Microsecond), 3, base)
+		// The window has ended: a new one begins with this request.
+		count("addr:a", at(time.Hour), 1, at(time.Hour))
+		count("addr:a", at(time.Hour+time.Minute), 2, at(time.Hour))
+
+		n, err := s.DeleteExpired(ctx, at(time.Hour+storage.LoginFailureRetention))
+		mustOK(t, "DeleteExpired", err)
+		if n != 1 {
+			t.Errorf("DeleteExpired = %d, want 1 (the window of addr:b)", n)
+		}
+		count("addr:b", at(time.Hour+storage.LoginFailureRetention), 1, at(time.Hour+storage.LoginFailureRetention))
+	}},
+	{"ConcurrentCountRequest", func(t *testing.T, s storage.Store) {
+		const n = 20
+		got := make([]int, n)
+		errs := race(n, func(i int) error {
+			var err error
+			got[i], _, err = s.CountRequest(t.Context(), "addr:a", base, time.Hour)
+			return err
+		})
+		for i, err := range errs {
+			mustOK(t, fmt.Sprintf("CountRequest %d", i), err)
+		}
+		slices.Sort(got)
+		for i, v := range got {
+			if v != i+1 {
+				t.Fatalf("concurrent CountRequest numbers %v, want 1 to %d once each", got, n)
+			}
+		}
+	}},
+}
+
+func reserve(t *testing.T, s storage.Store, at time.Time, limits ...storage.LoginLimit) storage.LoginAttempt {
+	t.Helper()
+	a, err := s.ReserveLoginAttempt(t.Context(), at, limits)
+	mustOK(t, "ReserveLoginAttempt", err)
+	if len(a.Oldest) != len(limits) {
+		t.Fatalf("ReserveLoginAttempt returned %d oldest times for %d limits", len(a.Oldest), len(limits))
+	}
+	return a
+}
+
+var loginReservationTests = []test{
+	{"RecordsUnderEveryKeyUntilOneIsFull", func(t *testing.T, s storage.Store) {
+		account := storage.LoginLimit{Key: "user:alice", Max: 2, Since: at(-15 * time.Minute)}
+		address := storage.LoginLimit{Key: "addr:192.0.2.1", Max: 3, Since: at(-15 * time.Minute)}
+		for i := range 2 {
+			if a := reserve(t, s, at(time.Duration(i)*time.Second), account, address); len(a.IDs) != 2 {
+				t.Fatalf("reservation %d: ids %v, want two", i, a.IDs)
+			}
+		}
+		a := reserve(t, s, at(time.Minute), account, address)
+		if a.IDs != nil || !a.Oldest[0].Equal(base) || !a.Oldest[1].IsZero() {
+			t.Fatalf("third reservation: %+v, want refused with the account's oldest failure %v", a, base)
+		}
+		// Nothing was recorded for the refused attempt.
+		mustCountFailures(t, s, "addr:192.0.2.1", at(-time.Hour), 2, base)
+		// Failures before Since do not count.
+		account.Since = at(time.Microsecond)
+		if a := reserve(t, s, at(time.Minute), account, address); len(a.IDs) != 2 {
+			t.Fatalf("after the window: %+v, want a reservation", a)
+		}
+	}},
+	{"ReleaseDeletesOnlyItsRows", func(t *testing.T, s storage.Store) {
+		limit := storage.LoginLimit{Key: "user:alice", Max: 5, Since: at(-time.Hour)}
+		first := reserve(t, s, base, limit)
+		reserve(t, s, base, limit)
+		mustOK(t, "ReleaseLoginAttempt", s.ReleaseLoginAttempt(t.Context(), first.IDs))
+		mustOK(t, "ReleaseLoginAttempt again", s.ReleaseLoginAttempt(t.Context(), first.IDs))
+		mustCountFailures(t, s, "user:alice", at(-time.Hour), 1, base)
+	}},
+	{"ConcurrentReservationsStopAtMax", func(t *testing.T, s storage.Store) {
+		const n, limit = 20, 5
+		var mu sync.Mutex
+		reserved := 0
+		errs := race(n, func(i int) error {
+			// Half also count against a second key, in the other order.
+			limits := []storage.LoginLimit{{Key: "user:alice", Max: limit, Since: at(-time.Hour)}}
+			if i%2 == 0 {
+				limits = append([]storage.LoginLimit{{Key: "addr:192.0.2.1", Max: n, Since: at(-time.Hour)}}, limits...)
+			}
+			a, err := s.ReserveLoginAttempt(t.Context(), base, limits)
+			if a.IDs != nil {
+				mu.Lock()
+				reserved++
+				mu.Unlock()
+			}
+			return err
+		})
+		for i, err := range errs {
+			mustOK(t, fmt.Sprintf("ReserveLoginAttempt %d", i), err)
+		}
+		if reserved != limit {
+			t.Fatalf("%d of %d concurrent attempts were reserved, want exactly %d", reserved, n, limit)
+		}
+		mustCountFailures(t, s, "user:alice", at(-time.Hour), limit, base)
+	}},
+}
+
+func newSession(u storage.User, created time.Time) storage.Session {
+	return storage.Session{
+		IDHash: storage.NewID(), UserID: u.ID, Username: u.Username,
+		CreatedAt: created, LastSeenAt: created, ExpiresAt: created.Add(12 * time.Hour),
+		UserAgent: "Mozilla/5.0", Address: "2001:db8::1",
+	}
+}
+
+func mustCreateSession(t *testing.T, s storage.Store, sess storage.Session) storage.Session {
+	t.Helper()
+	mustOK(t, "CreateSession", s.CreateSession(t.Context(), sess))
+	return sess
+}
+
+func mustSessions(t *testing.T, s storage.Store, userID string, want ...storage.Session) {
+	t.Helper()
+	got, err := s.ListSessions(t.Context(), userID)
+	mustOK(t, "ListSessions", err)
+	if diff := cmp.Diff(want, got, equateEmpty); diff != "" {
+		t.Errorf("ListSessions(%s) (-want +got):\n%s", userID, diff)
+	}
+}
+
+var sessionTests = []test{
+	{"CreateGetTouch", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u := mustCreateUser(t, s, "alice")
+		sess := mustCreateSession(t, s, newSession(u, base))
+		wantErr(t, "CreateSession twice", s.CreateSession(ctx, sess), storage.ErrConflict)
+		got, err := s.GetSession(ctx, sess.IDHash)
+		mustOK(t, "GetSession", err)
+		if diff := cmp.Diff(sess, got); diff != "" {
+			t.Errorf("GetSession (-want +got):\n%s", diff)
+		}
+		mustOK(t, "TouchSession", s.TouchSession(ctx, sess.IDHash, at(time.Hour)))
+		got, err = s.GetSession(ctx, sess.IDHash)
+		mustOK(t, "GetSession", err)
+		if !got.LastSeenAt.Equal(at(time.Hour)) || !got.CreatedAt.Equal(base) {
+			t.Errorf("after TouchSession: created %v, last seen %v; want %v, %v", got.CreatedAt, got.LastSeenAt, base, at(time.Hour))
+		}
+		_, err = s.GetSession(ctx, "nope")
+		wantErr(t, "GetSession unknown", err, storage.ErrNotFound)
+		wantErr(t, "TouchSession unknown", s.TouchSession(ctx, "nope", base), storage.ErrNotFound)
+	}},
+	{"DeleteOneAndAllButOne", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		a1 := mustCreateSession(t, s, newSession(alice, base))
+		a2 := mustCreateSession(t, s, newSession(alice, at(time.Minute)))
+		a3 := mustCreateSession(t, s, newSession(alice, at(2*time.Minute)))
+		b1 := mustCreateSession(t, s, newSession(bob, base))
+		mustSessions(t, s, alice.ID, a3, a2, a1)
+
+		wantErr(t, "DeleteSession of another user", s.DeleteSession(ctx, bob.ID, a1.IDHash), storage.ErrNotFound)
+		mustOK(t, "DeleteSession", s.DeleteSession(ctx, alice.ID, a1.IDHash))
+		wantErr(t, "DeleteSession again", s.DeleteSession(ctx, alice.ID, a1.IDHash), storage.ErrNotFound)
+		_, err := s.GetSession(ctx, a1.IDHash)
+		wantErr(t, "GetSession of a deleted session", err, storage.ErrNotFound)
+
+		n, err := s.DeleteUserSessions(ctx, alice.ID, a2.IDHash)
+		mustOK(t, "DeleteUserSessions", err)
+		if n != 1 {
+			t.Errorf("DeleteUserSessions except one = %d, want 1", n)
+		}
+		mustSessions(t, s, alice.ID, a2)
+		n, err = s.DeleteUserSessions(ctx, alice.ID, "")
+		mustOK(t, "DeleteUserSessions", err)
+		if n != 1 {
+			t.Errorf("DeleteUserSessions of all = %d, want 1", n)
+		}
+		mustSessions(t, s, alice.ID)
+		mustSessions(t, s, bob.ID, b1)
+	}},
+	{"DeleteExpired", func(t *testing.T, s storage.Store) {
+		u := mustCreateUser(t, s, "alice")
+		old := newSession(u, at(-13*time.Hour))
+		live := newSession(u, at(-11*time.Hour))
+		mustCreateSession(t, s, old)
+		mustCreateSession(t, s, live)
+		n, err := s.DeleteExpired(t.Context(), base)
+		mustOK(t, "DeleteExpired", err)
+		if n != 1 {
+			t.Errorf("DeleteExpired = %d, want 1", n)
+		}
+		mustSessions(t, s, u.ID, live)
 	}},
 }
 

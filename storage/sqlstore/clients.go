@@ -9,13 +9,13 @@ import (
 	"gatehouse/storage"
 )
 
-const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, created_at, updated_at,
+const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, origin, created_at, updated_at, post_logout_redirect_uris,
 	token_endpoint_auth_method, jwks, jwks_uri, require_par, dpop_bound`
 
 var (
-	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qGetClient    = newQuery(`SELECT ` + clientColumns + ` FROM clients WHERE id = ?`)
-	qUpdateClient = newQuery(`UPDATE clients SET name = ?, redirect_uris = ?, scopes = ?, grant_types = ?, updated_at = ? WHERE id = ?`)
+	qUpdateClient = newQuery(`UPDATE clients SET name = ?, redirect_uris = ?, scopes = ?, grant_types = ?, updated_at = ?, post_logout_redirect_uris = ? WHERE id = ?`)
 	qSetSecret    = newQuery(`UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?`)
 	// Grants and tokens go with the client: their foreign keys cascade.
 	qDeleteClient   = newQuery(`DELETE FROM clients WHERE id = ?`)
@@ -25,8 +25,9 @@ var (
 
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	_, err := s.exec(ctx, qCreateClient, c.ID, nullString(c.OwnerID), c.Name, c.SecretHash, c.Public,
-		encodeList(c.RedirectURIs), encodeList(c.Scopes), encodeList(c.GrantTypes),
-		s.time(c.CreatedAt), s.time(c.UpdatedAt), c.AuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.DPoPBound)
+		encodeList(c.RedirectURIs), encodeList(c.Scopes), encodeList(c.GrantTypes), string(c.Origin),
+		s.time(c.CreatedAt), s.time(c.UpdatedAt), encodeList(c.PostLogoutRedirectURIs),
+		c.AuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.DPoPBound)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, s.d.translate(err))
 	}
@@ -41,11 +42,11 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 	return c, nil
 }
 
-// UpdateClient changes c's name, redirect URIs, scopes, grant types and
-// updated_at. The owner, the kind and the secret stay.
+// UpdateClient changes c's name, redirect URIs, scopes, grant types,
+// post-logout redirect URIs and updated_at. The owner, the kind, the origin and the secret stay.
 func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	err := s.execOne(ctx, qUpdateClient, c.Name, encodeList(c.RedirectURIs), encodeList(c.Scopes),
-		encodeList(c.GrantTypes), s.time(c.UpdatedAt), c.ID)
+		encodeList(c.GrantTypes), s.time(c.UpdatedAt), encodeList(c.PostLogoutRedirectURIs), c.ID)
 	if err != nil {
 		return fmt.Errorf("update client %q: %w", c.ID, err)
 	}
@@ -108,8 +109,14 @@ func scanClient(row scanner) (storage.Client, error) {
 		owner sql.NullString
 	)
 	err := row.Scan(&c.ID, &owner, &c.Name, &c.SecretHash, &c.Public,
-		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes},
-		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.DPoPBound)
+		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes}, &c.Origin,
+		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, listDest{&c.PostLogoutRedirectURIs},
+		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.DPoPBound)
 	c.OwnerID = owner.String
+	if len(c.PostLogoutRedirectURIs) == 0 {
+		// Clients from before migration 0006 hold "[]"; none is nil, as
+		// for every other optional list.
+		c.PostLogoutRedirectURIs = nil
+	}
 	return c, err
 }

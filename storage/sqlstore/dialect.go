@@ -41,13 +41,18 @@ type dialect struct {
 	isUnique    func(error) bool
 	// encodeTime turns a time into the value bound for a timestamp column.
 	encodeTime func(time.Time) any
+	// lockKey, run in a transaction with a text argument, holds a lock on
+	// that text until the transaction ends; empty when the transaction
+	// itself already excludes every other writer.
+	lockKey string
 }
 
 // rebind rewrites the portable ? placeholders for the dialect. No query of
-// this package has a ? inside a literal.
+// this package has a ? inside a literal. SQLite has no FOR UPDATE, nor needs
+// one: its single writer runs one transaction at a time.
 func (d *dialect) rebind(query string) string {
 	if !d.numbered {
-		return query
+		return strings.TrimSuffix(query, " FOR UPDATE")
 	}
 	var b strings.Builder
 	b.Grow(len(query) + 16)
@@ -112,6 +117,11 @@ var sqliteDialect = &dialect{
 // spells "gatehous" in ASCII, to stay clear of other applications' keys.
 const migrationLockKey = 7449363237540164979
 
+// throttleLockClass is the first half of the two-int advisory locks on
+// sign-in throttle keys ("gate" in ASCII); PostgreSQL keeps those apart
+// from the one-bigint locks such as migrationLockKey.
+const throttleLockClass = 0x67617465
+
 var postgresDialect = &dialect{
 	name:       "postgres",
 	migrations: "migrations/postgres",
@@ -140,6 +150,8 @@ var postgresDialect = &dialect{
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505" // unique_violation
 	},
+	// A hashtext collision only makes two keys wait for each other.
+	lockKey: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(throttleLockClass) + ", hashtext($1))",
 	// PostgreSQL keeps microseconds but rounds to them; truncating in Go
 	// gives both dialects the same instant for the same input.
 	encodeTime: func(t time.Time) any {

@@ -91,23 +91,41 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 // for long.
 const expiredBatch = 1000
 
-// DeleteExpired deletes the tokens that expired before now and the login
-// failures older than storage.LoginFailureRetention, and returns how many
-// rows it deleted.
+// DeleteExpired deletes every expired or outdated row the cleanup owns (see
+// expiredSets) and returns how many rows it deleted.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	tokens, err := s.deleteBatches(ctx, qDeleteExpired, now)
-	if err != nil {
-		return tokens, fmt.Errorf("delete expired tokens: %w", err)
+	var total int64
+	for _, set := range expiredSets(now) {
+		n, err := s.deleteBatches(ctx, set.q, set.before)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("delete %s: %w", set.what, err)
+		}
 	}
-	failures, err := s.deleteBatches(ctx, qDeleteOldLoginFailures, now.Add(-storage.LoginFailureRetention))
-	if err != nil {
-		return tokens + failures, fmt.Errorf("delete old login failures: %w", err)
+	return total, nil
+}
+
+// expiredSet is one kind of row the cleanup deletes: those older than before.
+type expiredSet struct {
+	what   string
+	q      query
+	before time.Time
+}
+
+// expiredSets lists what DeleteExpired removes; a feature that keeps rows
+// with a lifetime adds its line here.
+func expiredSets(now time.Time) []expiredSet {
+	retention := now.Add(-storage.LoginFailureRetention)
+	return []expiredSet{
+		{"expired tokens", qDeleteExpired, now},
+		{"old login failures", qDeleteOldLoginFailures, retention},
+		{"expired sessions", qDeleteExpiredSessions, now},
+		{"old request counts", qDeleteOldRequestCounts, retention},
+		{"expired device codes", qDeleteExpiredDeviceCodes, now},
+		{"expired refresh grace answers", qDeleteExpiredRefreshGrace, now},
+		{"expired email tokens", qDeleteExpiredEmail, now},
+		{"expired used-once values", qDeleteExpiredUsedOnce, now},
 	}
-	used, err := s.deleteBatches(ctx, qDeleteExpiredUsedOnce, now)
-	if err != nil {
-		return tokens + failures + used, fmt.Errorf("delete expired used-once values: %w", err)
-	}
-	return tokens + failures + used, nil
 }
 
 // deleteBatches runs q, a delete of at most expiredBatch rows older than

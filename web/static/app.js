@@ -47,3 +47,12 @@
     });
   });
 })();
+
+// Form post responses (OAuth 2.0 Form Post Response Mode) go on to the app at
+// once; without JavaScript the form's own button does it.
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+    form.submit();
+  });
+})();

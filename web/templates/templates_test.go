@@ -61,6 +61,8 @@ var pages = []struct {
 	{"public app", App(AppView{Page: signedIn, App: publicApp, GrantTypes: []string{"authorization_code"}, RedirectURIs: "com.example.reader:/cb"})},
 	{"connections", Connections(ConnectionsView{Page: signedIn, Connections: []Connection{{ClientID: "c_conf", ClientName: "Bookshelf", Scopes: scopes, GrantedAt: created}}})},
 	{"connections empty", Connections(ConnectionsView{Page: signedIn})},
+	{"form post", FormPost(FormPostView{Page: signedIn, ClientName: "Bookshelf", Action: "https://bookshelf.example/cb?x=1", Fields: []FormField{{"code", "c0de"}, {"state", "st4te"}}})},
+	{"not found", NotFound(signedOut)},
 }
 
 func mustRender(t *testing.T, c templ.Component) string {
@@ -367,7 +369,7 @@ func TestLogin(t *testing.T) {
 func TestRegister(t *testing.T) {
 	_, doc := render(t, Register(RegisterView{Page: signedOut, Username: "bob", ReturnTo: "/apps", Error: "That username is taken"}))
 	form := formWithAction(t, doc, "/register")
-	wantFields(t, form, "username", "password", "return_to")
+	wantFields(t, form, "username", "password", "email", "return_to")
 	if attrOf(byID(doc, "register-password"), "autocomplete") != "new-password" {
 		t.Error("password is not autocomplete=new-password")
 	}
@@ -391,6 +393,7 @@ func TestConsent(t *testing.T) {
 	v := ConsentView{
 		Page:           Page{User: hostileUser},
 		ClientName:     hostileName,
+		ClientOrigin:   "cli",
 		RedirectHost:   "bookshelf.example",
 		Scopes:         []Scope{{Name: "books:read", Description: "Read your books"}},
 		Action:         "/oauth2/authorize?client_id=c&redirect_uri=https%3A%2F%2Fbookshelf.example%2Fcb&state=x%26y",
@@ -409,7 +412,18 @@ func TestConsent(t *testing.T) {
 		t.Error("signed-in user not shown as text")
 	}
 	if !strings.Contains(text(doc), "Registered by the operator of this server") {
-		t.Error("no operator note for an app without an owner")
+		t.Error("no operator note for an app the operator registered")
+	}
+	for _, origin := range []string{"dynamic", "metadata", "unknown", ""} {
+		v := v
+		v.ClientOrigin = origin
+		var b strings.Builder
+		if err := Consent(v).Render(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "Registered by the operator") || !strings.Contains(b.String(), "operator of this server") {
+			t.Errorf("origin %q: the page claims the operator registered the app, or says nothing of the operator", origin)
+		}
 	}
 	host := findAll(doc, func(n *html.Node) bool {
 		return strings.Contains(attrOf(n, "class"), "host") && text(n) == v.RedirectHost
@@ -540,9 +554,9 @@ func TestAppForm(t *testing.T) {
 	t.Run("new", func(t *testing.T) {
 		_, doc := render(t, AppForm(AppFormView{Page: signedIn, Name: hostileName, RedirectURIs: "https://a.example/cb\nhttps://b.example/cb", Public: true, Scope: "openid books:read", Error: "bad"}))
 		form := formWithAction(t, doc, "/apps")
-		wantFields(t, form, "name", "redirect_uris", "client_type", "scope", "jwks")
-		if ta := elements(form, "textarea"); len(ta) != 2 || attrOf(ta[0], "name") != "redirect_uris" || text(ta[0]) != "https://a.example/cb https://b.example/cb" || attrOf(ta[1], "name") != "jwks" {
-			t.Error("redirect_uris is not a textarea keeping its lines, followed by the jwks textarea")
+		wantFields(t, form, "name", "redirect_uris", "post_logout_redirect_uris", "client_type", "scope", "jwks")
+		if ta := elements(form, "textarea"); len(ta) != 3 || attrOf(ta[0], "name") != "redirect_uris" || text(ta[0]) != "https://a.example/cb https://b.example/cb" || attrOf(ta[2], "name") != "jwks" {
+			t.Error("redirect_uris is not a textarea keeping its lines, followed by the post_logout_redirect_uris and jwks textareas")
 		}
 		radios := findAll(form, func(n *html.Node) bool { return attrOf(n, "name") == "client_type" })
 		if len(radios) != 2 {
@@ -567,7 +581,7 @@ func TestAppForm(t *testing.T) {
 	t.Run("edit", func(t *testing.T) {
 		_, doc := render(t, AppForm(AppFormView{Page: signedIn, ClientID: "c_conf", Name: "Bookshelf", RedirectURIs: "https://a.example/cb"}))
 		form := formWithAction(t, doc, "/apps/c_conf")
-		wantFields(t, form, "name", "redirect_uris")
+		wantFields(t, form, "name", "redirect_uris", "post_logout_redirect_uris")
 	})
 }
 
@@ -607,8 +621,8 @@ func TestApp(t *testing.T) {
 	}
 
 	edit := formWithAction(t, doc, "/apps/c_conf")
-	wantFields(t, edit, "name", "redirect_uris")
-	if ta := elements(edit, "textarea"); len(ta) != 1 || ta[0].FirstChild == nil || ta[0].FirstChild.Data != v.RedirectURIs {
+	wantFields(t, edit, "name", "redirect_uris", "post_logout_redirect_uris")
+	if ta := elements(edit, "textarea"); len(ta) != 2 || ta[0].FirstChild == nil || ta[0].FirstChild.Data != v.RedirectURIs {
 		t.Error("edit form does not hold the redirect URIs one per line")
 	}
 	wantFields(t, formWithAction(t, doc, "/apps/c_conf/secret"))
@@ -660,4 +674,32 @@ func TestConnections(t *testing.T) {
 			t.Error("forms in an empty list")
 		}
 	})
+}
+
+func TestFormPost(t *testing.T) {
+	action := "com.example.reader:/cb?x=1&y=2"
+	v := FormPostView{Page: signedIn, ClientName: hostileName, Action: action, Fields: []FormField{{"code", "c0de"}, {"state", hostileUser}, {"iss", "https://gatehouse.example"}}}
+	raw, doc := render(t, FormPost(v))
+	form := formWithAction(t, doc, action)
+	if _, ok := attr(form, "data-autosubmit"); !ok {
+		t.Error("the form is not marked for app.js to submit")
+	}
+	wantFields(t, form, "code", "state", "iss")
+	for _, f := range v.Fields {
+		inputs := findAll(form, func(n *html.Node) bool { return n.Data == "input" && attrOf(n, "name") == f.Name })
+		if len(inputs) != 1 || attrOf(inputs[0], "type") != "hidden" || attrOf(inputs[0], "value") != f.Value {
+			t.Errorf("field %s: want one hidden input with value %q", f.Name, f.Value)
+		}
+	}
+	if len(findAll(form, func(n *html.Node) bool { return n.Data == "button" && attrOf(n, "type") == "submit" })) != 1 {
+		t.Error("no submit button for browsers without JavaScript")
+	}
+	for _, s := range elements(doc, "script") {
+		if attrOf(s, "src") == "" {
+			t.Error("an inline script, which the Content-Security-Policy refuses")
+		}
+	}
+	if strings.Contains(raw, hostileName) || strings.Contains(raw, hostileUser) {
+		t.Error("a value is not escaped")
+	}
 }

@@ -32,8 +32,11 @@ type HomeView struct {
 
 type LoginView struct {
 	Page
-	Username         string // echoed back after a failed attempt
-	ReturnTo         string
+	Username string // echoed back after a failed attempt
+	ReturnTo string
+	// Fresh asks for a sign-in even though someone is signed in (prompt=login,
+	// max_age); the form carries it on as fresh=1.
+	Fresh            bool
 	Error            string
 	RegistrationOpen bool
 }
@@ -41,6 +44,7 @@ type LoginView struct {
 type RegisterView struct {
 	Page
 	Username string
+	Email    string
 	ReturnTo string
 	Error    string
 }
@@ -48,14 +52,21 @@ type RegisterView struct {
 // ConsentView is the page where a user allows or denies an app.
 type ConsentView struct {
 	Page
-	ClientName   string
-	ClientOwner  string // who registered the app; "" when an operator did
+	ClientName  string
+	ClientOwner string // who registered the app; "" when no user did
+	// ClientOrigin is how an app without ClientOwner was registered:
+	// "cli", "dynamic", "metadata" or "unknown" (storage.ClientOrigin).
+	ClientOrigin string
 	RedirectHost string // the exact host the user will be sent back to
 	Scopes       []Scope
 	// Action is the form's action: /oauth2/authorize?<the original query>.
 	Action string
 	// SwitchReturnTo is where "not you?" signs out and comes back to.
 	SwitchReturnTo string
+	// DocumentHost is set for an app that describes itself with a client
+	// metadata document: the host publishing it, the app's only identity,
+	// which no one at this server has checked.
+	DocumentHost string
 }
 
 // ErrorView explains a problem without redirecting anywhere.
@@ -91,6 +102,8 @@ type AppFormView struct {
 	Scope        string // space-separated
 	JWKS         string // a private_key_jwt app's public keys
 	Error        string
+	// PostLogoutRedirectURIs, one per line, are where sign-out may return.
+	PostLogoutRedirectURIs string
 }
 
 // AppView shows one app; Secret is non-empty only right after creation or
@@ -103,6 +116,8 @@ type AppView struct {
 	Secret       string
 	RedirectURIs string // for the edit form, one per line
 	Error        string
+	// PostLogoutRedirectURIs, one per line, for the edit form.
+	PostLogoutRedirectURIs string
 }
 
 type ConnectionsView struct {
@@ -115,4 +130,35 @@ type Connection struct {
 	ClientName string
 	Scopes     []Scope
 	GrantedAt  time.Time
+}
+
+// FormPostView is an authorization response delivered by POST to the app.
+type FormPostView struct {
+	Page
+	ClientName string
+	// Action is the app's registered redirect URI, already checked.
+	Action string
+	Fields []FormField
+}
+
+// FormField is one hidden field of a form.
+type FormField struct {
+	Name  string
+	Value string
+}
+
+// SecurityView is /account/security; each field is one section.
+type SecurityView struct {
+	Page
+	// Email is nil when the server has no address pages.
+	Email    *EmailSection
+	Activity []ActivityEntry
+}
+
+// ActivityEntry is one line of "Recent activity", already in words.
+type ActivityEntry struct {
+	Time    time.Time
+	What    string
+	App     string // the app's name, or "" when none is concerned
+	Address string
 }
