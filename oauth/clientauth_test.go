@@ -48,7 +48,7 @@ func TestJWKSURIClient(t *testing.T) {
 	secret := []byte("jwks-secret-0123456789abcdefghijklmnop")
 	h, err := oauth.New(ctx, store, accounts.NewSessions(store, [][]byte{secret}, accounts.SessionConfig{}), oauth.Config{
 		Issuer: issuer, TokenSecret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute,
-		SecretHasher: clients.SecretHasher{},
+		SecretHasher: clients.SecretHasher{}, SigningKeySealKeys: [][]byte{secret[:32]},
 	}, slog.New(slog.DiscardHandler), func(*http.Request, string) templates.Page { return templates.Page{} })
 	if err != nil {
 		t.Fatal(err)

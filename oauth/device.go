@@ -364,7 +364,7 @@ func (h *Handler) deviceDecide(w http.ResponseWriter, r *http.Request, d storage
 		for _, s := range req.GetRequestedScopes() {
 			req.GrantScope(s)
 		}
-		sess := req.Session.(*openid.DefaultSession)
+		sess := req.Session.(*session)
 		sess.Subject = user.UserID
 		sess.Username = user.Username
 		sess.Claims.Subject = user.UserID

@@ -396,9 +396,14 @@ func TestRequirePARFlag(t *testing.T) {
 	c, secret := srv.mustCreateClient(t, createReg("Web"))
 	conf := srv.oauthConfig(c, secret, "openid")
 	b := newBrowser(t, srv.URL)
+	// The client and its redirect URI check out, so the refusal goes back
+	// to it (RFC 6749 §4.1.2.1), without a code.
 	resp, body := b.get(conf.AuthCodeURL(newState(t)))
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_request") {
-		t.Fatalf("unpushed request: %d, want 400 invalid_request; %.300s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("unpushed request: %d, want 303 with invalid_request; %.300s", resp.StatusCode, body)
+	}
+	if q := mustParseURL(t, resp.Header.Get("Location")).Query(); q.Get("error") != "invalid_request" || q.Has("code") {
+		t.Fatalf("unpushed request: %v, want invalid_request and no code", q)
 	}
 	form := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "client_secret": {secret}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {"openid"}, "state": {newState(t)}}
 	resp, par := call(t, "POST", srv.URL+"/oauth2/par", form, nil)

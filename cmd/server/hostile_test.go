@@ -293,7 +293,7 @@ func hostileCases() []hostileCase {
 		}, status: 403, code: "Cross-origin"}),
 
 		// Parameters Gatehouse does not take, once client and redirect URI are trusted.
-		named("request_uri PAR-style", authorizePage(set("request_uri", "urn:ietf:params:oauth:request_uri:abc"), 303, "request_uri_not_supported")),
+		named("request_uri PAR-style, never pushed", authorizePage(set("request_uri", "urn:ietf:params:oauth:request_uri:abc"), 400, "")),
 		named("request_uri to fetch", authorizePage(set("request_uri", "http://169.254.169.254/latest/meta-data"), 303, "request_uri_not_supported")),
 		named("request object", authorizePage(set("request", "eyJhbGciOiJub25lIn0.e30."), 303, "request_not_supported")),
 		named("registration parameter", authorizePage(set("registration", `{"redirect_uris":["https://evil.example"]}`), 303, "registration_not_supported")),
@@ -670,7 +670,7 @@ func hostileCases() []hostileCase {
 			return r
 		}, status: 403, code: "Cross-origin"}),
 		named("unknown path", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/.env") }, status: 404, code: "Page not found"}),
-		named("unknown path under /oauth2/", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/oauth2/par") }, status: 404, code: "not_found"}),
+		named("unknown path under /oauth2/", hostileCase{req: func(e *hostileEnv) *http.Request { return e.get("/oauth2/nothing-here") }, status: 404, code: "not_found"}),
 		named("static path traversal", hostileCase{req: func(e *hostileEnv) *http.Request {
 			return e.get("/static/..%2f..%2fgo.mod")
 		}, status: 404, code: ""}),
