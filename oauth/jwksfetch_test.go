@@ -2,17 +2,19 @@ package oauth_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 
+	"gatehouse/fetch"
 	"gatehouse/oauth"
 )
 
-func TestPublicFetcher(t *testing.T) {
+func TestFetchedJWKS(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
 		switch r.URL.Path {
 		case "/jwks":
 			w.Write([]byte(`{"keys":[]}`))
@@ -27,16 +29,15 @@ func TestPublicFetcher(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 
-	if _, err := oauth.NewPublicFetcher(nil).FetchJWKS(ctx, srv.URL+"/jwks"); err == nil || !strings.Contains(err.Error(), "not a public address") {
-		t.Fatalf("loopback fetch: %v, want refused at dial time", err)
-	}
-	for _, u := range []string{"http://localhost:1/jwks", "http://[::1]:1/jwks", "http://10.0.0.1:1/", "http://169.254.169.254/latest"} {
-		if _, err := oauth.NewPublicFetcher(nil).FetchJWKS(ctx, u); err == nil || !strings.Contains(err.Error(), "not a public address") {
+	public := oauth.FetchedJWKS{Fetcher: fetch.New(fetch.Config{})}
+	for _, u := range []string{srv.URL + "/jwks", "https://localhost:1/jwks", "https://[::1]:1/jwks", "https://10.0.0.1:1/", "http://169.254.169.254/latest"} {
+		var fe *fetch.Error
+		if _, err := public.FetchJWKS(ctx, u); !errors.As(err, &fe) {
 			t.Errorf("fetch %s: %v, want refused", u, err)
 		}
 	}
-	// With the address rule lifted, what is left: redirects, size, status.
-	f := oauth.NewPublicFetcher(func(netip.Addr) bool { return true })
+	// With loopback allowed, what is left: redirects, size, status.
+	f := oauth.FetchedJWKS{Fetcher: fetch.New(fetch.Config{AllowLoopback: true})}
 	if body, err := f.FetchJWKS(ctx, srv.URL+"/jwks"); err != nil || string(body) != `{"keys":[]}` {
 		t.Fatalf("fetch: %q, %v", body, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"gatehouse/accounts"
 	"gatehouse/books"
 	"gatehouse/clients"
+	"gatehouse/fetch"
 	"gatehouse/mcp"
 	"gatehouse/oauth"
 	"gatehouse/storage"
@@ -196,7 +197,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		return nil, nil, err
 	}
 	// For clients registered with a jwks_uri.
-	oauthHandler.JWKS = oauth.NewPublicFetcher(nil)
+	oauthHandler.JWKS = oauth.FetchedJWKS{Fetcher: fetch.New(fetch.Config{})}
 	oauthHandler.Metrics = m
 	if p, ok := store.(interface{ PoolStats() map[string]sql.DBStats }); ok {
 		m.registerPools(p.PoolStats)
