@@ -34,6 +34,9 @@ type User struct {
 	// are unique whatever their case.
 	Email         string
 	EmailVerified bool
+	// DisabledAt is when an operator disabled the account (nil while it is
+	// in use): it then signs in no more, by any method.
+	DisabledAt *time.Time
 }
 
 // EmailPurpose says what a mailed link does.
@@ -278,6 +281,14 @@ type Store interface {
 	// DeleteUser deletes the user, their grants, books, tokens and the
 	// clients they own. ErrNotFound.
 	DeleteUser(ctx context.Context, id string) error
+	// DisableUser sets the user's DisabledAt (a user disabled already
+	// keeps the first time) and, in one transaction, ends every session of
+	// theirs and deletes every code and token issued for them, approved
+	// device codes included; it returns how many sessions and tokens went.
+	// GetSession then finds none of the user's sessions until EnableUser.
+	// ErrNotFound.
+	DisableUser(ctx context.Context, id string, at time.Time) (sessions, tokens int64, err error)
+	EnableUser(ctx context.Context, id string) error // ErrNotFound
 
 	// Clients. DeleteClient also deletes the client's grants and tokens.
 	CreateClient(ctx context.Context, c Client) error                                 // ErrConflict
@@ -342,7 +353,8 @@ type Store interface {
 
 	// Sessions. CreateSession returns ErrConflict for a taken IDHash;
 	// GetSession, TouchSession and DeleteSession ErrNotFound when there is
-	// no such session (of that user).
+	// no such session (of that user); GetSession also for a session of a
+	// disabled user.
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, idHash string) (Session, error)
 	TouchSession(ctx context.Context, idHash string, at time.Time) error

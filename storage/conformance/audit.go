@@ -42,6 +42,71 @@ var userAdminTests = []test{
 		mustTokens(t, s, []storage.Token{kept}, []storage.Token{gone})
 		wantErr(t, "DeleteUser again", s.DeleteUser(ctx, u.ID), storage.ErrNotFound)
 	}},
+	{"DisableEndsSessionsAndTokens", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u := mustCreateUser(t, s, "leaving")
+		other := mustCreateUser(t, s, "staying")
+		cli := mustCreateClient(t, s, "")
+		mustOK(t, "PutGrant", s.PutGrant(ctx, storage.Grant{UserID: u.ID, ClientID: cli.ID, Scopes: []string{"openid"}, CreatedAt: base, UpdatedAt: base}))
+		mustCreateSession(t, s, newSession(u, base))
+		mustCreateSession(t, s, newSession(u, at(time.Minute)))
+		kept := mustCreateSession(t, s, newSession(other, base))
+		var gone []storage.Token
+		for _, kind := range []storage.TokenKind{storage.KindCode, storage.KindAccess, storage.KindRefresh} {
+			gone = append(gone, mustCreateToken(t, s, newToken(kind, cli.ID, u.ID, "r1")))
+		}
+		keptToken := mustCreateToken(t, s, newToken(storage.KindRefresh, cli.ID, other.ID, "r2"))
+		grace := storage.RefreshGrace{Signature: storage.NewID(), ClientID: cli.ID, RequestID: "r1", RotatedAt: base, ExpiresAt: at(time.Minute)}
+		mustOK(t, "CreateRefreshGrace", s.CreateRefreshGrace(ctx, grace))
+		approved := newDeviceCode(cli.ID)
+		mustOK(t, "CreateDeviceCode", s.CreateDeviceCode(ctx, approved))
+		mustOK(t, "DecideDeviceCode", s.DecideDeviceCode(ctx, approved.Signature, storage.DeviceApproved, u.ID, approved.Data))
+
+		sessions, tokens, err := s.DisableUser(ctx, u.ID, at(time.Hour))
+		mustOK(t, "DisableUser", err)
+		if sessions != 2 || tokens != 3 {
+			t.Errorf("DisableUser ended %d sessions and %d tokens, want 2 and 3", sessions, tokens)
+		}
+		got, err := s.GetUser(ctx, u.ID)
+		mustOK(t, "GetUser", err)
+		if got.DisabledAt == nil || !got.DisabledAt.Equal(at(time.Hour)) {
+			t.Fatalf("DisabledAt = %v, want %v", got.DisabledAt, at(time.Hour))
+		}
+		mustSessions(t, s, u.ID)
+		mustSessions(t, s, other.ID, kept)
+		mustTokens(t, s, []storage.Token{keptToken}, gone)
+		_, err = s.GetRefreshGrace(ctx, grace.Signature)
+		wantErr(t, "GetRefreshGrace of a disabled user's token", err, storage.ErrNotFound)
+		_, err = s.GetDeviceCode(ctx, approved.Signature)
+		wantErr(t, "GetDeviceCode approved by a disabled user", err, storage.ErrNotFound)
+		if _, err := s.GetGrant(ctx, u.ID, cli.ID); err != nil {
+			t.Errorf("GetGrant after DisableUser: %v; consent stays for when the account is enabled again", err)
+		}
+
+		// A session written after (a sign-in racing the disabling) signs
+		// no one in.
+		late := mustCreateSession(t, s, newSession(u, at(2*time.Hour)))
+		_, err = s.GetSession(ctx, late.IDHash)
+		wantErr(t, "GetSession of a disabled user", err, storage.ErrNotFound)
+		if _, _, err := s.DisableUser(ctx, u.ID, at(3*time.Hour)); err != nil {
+			t.Fatalf("DisableUser again: %v", err)
+		}
+		if got, _ := s.GetUser(ctx, u.ID); got.DisabledAt == nil || !got.DisabledAt.Equal(at(time.Hour)) {
+			t.Errorf("DisabledAt after disabling again = %v, want the first time %v", got.DisabledAt, at(time.Hour))
+		}
+
+		mustOK(t, "EnableUser", s.EnableUser(ctx, u.ID))
+		if got, _ := s.GetUserByUsername(ctx, u.Username); got.DisabledAt != nil {
+			t.Errorf("DisabledAt after EnableUser = %v, want nil", got.DisabledAt)
+		}
+		again := mustCreateSession(t, s, newSession(u, at(4*time.Hour)))
+		if _, err := s.GetSession(ctx, again.IDHash); err != nil {
+			t.Errorf("GetSession after EnableUser: %v", err)
+		}
+		_, _, err = s.DisableUser(ctx, "nobody", base)
+		wantErr(t, "DisableUser unknown", err, storage.ErrNotFound)
+		wantErr(t, "EnableUser unknown", s.EnableUser(ctx, "nobody"), storage.ErrNotFound)
+	}},
 }
 
 func newEvent(typ audit.Type, d time.Duration, subject, client string) audit.Event {

@@ -12,9 +12,9 @@ var (
 	qCreateSession = newQuery(`INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, user_agent, address)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	// The join is on the users primary key, so a session costs one
-	// indexed read, and a deleted user's sessions find no one.
+	// indexed read, and a deleted or disabled user's sessions find no one.
 	qGetSession = newQuery(`SELECT s.id_hash, s.user_id, u.username, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.address
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?`)
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND u.disabled_at IS NULL`)
 	qTouchSession  = newQuery(`UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`)
 	qDeleteSession = newQuery(`DELETE FROM sessions WHERE user_id = ? AND id_hash = ?`)
 	qListSessions  = newQuery(`SELECT s.id_hash, s.user_id, u.username, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.address
