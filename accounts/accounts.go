@@ -25,7 +25,9 @@ import (
 // Store is what accounts needs from the database.
 type Store interface {
 	CreateUser(ctx context.Context, u storage.User) error
+	GetUser(ctx context.Context, id string) (storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	SetUserPassword(ctx context.Context, userID, hash string) error
 }
 
 // Handler serves the home, login, register and logout pages.
@@ -77,6 +79,9 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account/security", h.security)
+	mux.HandleFunc("POST /account/password", h.changePassword)
+	mux.HandleFunc("POST /account/sessions/end", h.endSession)
+	mux.HandleFunc("POST /account/sessions/end-others", h.endOtherSessions)
 }
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +159,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnauthorized, templates.Login(view))
 		return
 	}
+	if user.DisabledAt != nil {
+		// Said only now that the password is right, so it tells a
+		// guesser nothing; SignIn refuses too, for every other way in.
+		audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignInFailed, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"reason": reasonDisabled}})
+		view.Error = DisabledMessage
+		h.render(w, r, http.StatusForbidden, templates.Login(view))
+		return
+	}
 	// Only the failures counted where this attempt was are forgotten: a
 	// user signing in on their own browser leaves the count of guessers
 	// elsewhere as it is.
@@ -196,8 +209,17 @@ func signInFailed(user storage.User) audit.Event {
 	return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Subject: user.ID, Detail: map[string]string{"reason": "wrong_password", "username": user.Username}}
 }
 
+// reasonDisabled is the sign_in_failed reason of a disabled account.
+const reasonDisabled = "account_disabled"
+
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
 	err := h.Sessions.SignIn(w, r, Identity{UserID: user.ID, Username: user.Username, AuthTime: h.Now()})
+	if errors.Is(err, ErrAccountDisabled) {
+		h.render(w, r, http.StatusForbidden, templates.Login(templates.LoginView{
+			Page: h.NewPage(r, "Sign in"), Username: user.Username, ReturnTo: returnTo, Error: DisabledMessage, RegistrationOpen: h.RegistrationOpen,
+		}))
+		return
+	}
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "save session", "err", err)
 		http.Error(w, "Could not start a session.", http.StatusInternalServerError)

@@ -10,10 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -281,29 +279,9 @@ func (h *Email) mailVerification(ctx context.Context, u storage.User) (notice, f
 // checkCurrentPassword checks the form's password under the sign-in's
 // per-account limit.
 func (h *Email) checkCurrentPassword(r *http.Request, u storage.User) (int, string) {
-	ctx, key := r.Context(), "user:"+u.Username
-	// Reserved before the check, as at sign-in, so a burst of guesses
-	// cannot all slip under the limit.
-	attempt, wait, err := h.Limiter.Reserve(ctx, h.Now(), Limit{Key: key, Max: accountLimit, Window: limitWindow})
-	if err != nil {
-		h.Logger.ErrorContext(ctx, "password throttle", "err", err)
-		return http.StatusInternalServerError, "Something went wrong. Please try again."
-	}
-	if wait > 0 {
-		return http.StatusTooManyRequests, "Too many wrong passwords. Please wait " + strconv.Itoa(int(math.Ceil(wait.Minutes()))) + " minutes and try again."
-	}
-	ok, err := CheckPassword(u.PasswordHash, r.PostForm.Get("password"))
-	if err != nil {
-		h.Logger.ErrorContext(ctx, "check password", "err", err)
-		return http.StatusInternalServerError, "Something went wrong. Please try again."
-	}
-	if !ok {
-		return http.StatusUnauthorized, "Your current password is not right."
-	}
-	if err := h.Limiter.Succeeded(ctx, attempt); err != nil {
-		h.Logger.WarnContext(ctx, "release password attempt", "err", err)
-	}
-	return http.StatusOK, ""
+	status, msg, _ := checkPassword(r.Context(), h.Logger, h.Limiter, h.Now(), u, r.PostForm.Get("password"),
+		Limit{Key: "user:" + u.Username, Max: accountLimit, Window: limitWindow})
+	return status, msg
 }
 
 func (h *Email) resend(w http.ResponseWriter, r *http.Request) {

@@ -34,15 +34,23 @@ var activityWords = map[audit.Type]string{
 	audit.EmailChanged:        "Changed the email address",
 	audit.EmailVerified:       "Confirmed the email address",
 	audit.PasswordReset:       "Reset the password by email; signed out everywhere",
+	audit.PasswordChanged:     "Changed the password; signed out everywhere else",
+	audit.SessionsEnded:       "Signed out other sessions",
+	audit.UserEnabled:         "Account enabled again",
 }
 
 // security is GET /account/security.
 func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
-	user, ok := h.Sessions.Identity(r)
+	id, ok := h.signedIn(w, r)
 	if !ok {
-		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
 		return
 	}
+	h.showSecurity(w, r, id, http.StatusOK, func(*templates.SecurityView) {})
+}
+
+// showSecurity renders the page with every section; the forms posted from
+// it show their outcome on it through edit.
+func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request, user Identity, status int, edit func(*templates.SecurityView)) {
 	view := templates.SecurityView{Page: h.NewPage(r, "Security")}
 	if h.Email != nil {
 		u, err := h.Email.Store.GetUser(r.Context(), user.UserID)
@@ -54,6 +62,13 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		s := h.Email.section(user, u)
 		view.Email = &s
 	}
+	sessions, err := h.sessionsSection(r, user)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "list sessions", "err", err)
+		http.Error(w, "Your sessions could not be loaded. Please try again.", http.StatusInternalServerError)
+		return
+	}
+	view.Sessions = sessions
 	if h.Activity != nil {
 		events, err := h.Activity.ListAuditEvents(r.Context(), audit.Filter{User: user.UserID, Limit: recentActivity})
 		if err != nil {
@@ -63,8 +78,9 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		}
 		view.Activity = h.activity(r.Context(), events)
 	}
+	edit(&view)
 	w.Header().Set("Cache-Control", "no-store")
-	h.render(w, r, http.StatusOK, templates.Security(view))
+	h.render(w, r, status, templates.Security(view))
 }
 
 func (h *Handler) activity(ctx context.Context, events []audit.Event) []templates.ActivityEntry {
@@ -74,6 +90,9 @@ func (h *Handler) activity(ctx context.Context, events []audit.Event) []template
 		what, ok := activityWords[e.Type]
 		if !ok {
 			what = string(e.Type)
+		}
+		if e.Type == audit.SignInFailed && e.Detail["reason"] == reasonDisabled {
+			what = "Sign-in refused: the account is disabled"
 		}
 		app := e.Detail["name"]
 		if e.Client != "" && app == "" {

@@ -36,6 +36,8 @@ type Identity struct {
 
 // SessionStore keeps the server-side session records; storage.Store is one.
 type SessionStore interface {
+	// GetUser lets SignIn refuse a disabled account.
+	GetUser(ctx context.Context, id string) (storage.User, error)
 	CreateSession(ctx context.Context, s storage.Session) error
 	GetSession(ctx context.Context, idHash string) (storage.Session, error)
 	TouchSession(ctx context.Context, idHash string, at time.Time) error
@@ -200,13 +202,30 @@ func (s *Sessions) cookieID(r *http.Request) (string, bool) {
 	return digest(sid), true
 }
 
+// ErrAccountDisabled is SignIn's answer for an account an operator
+// disabled; callers say "This account is disabled." (DisabledMessage).
+var ErrAccountDisabled = errors.New("the account is disabled")
+
+// DisabledMessage is what a person is told when a disabled account proved
+// who they are. It is said only after the proof (a right password, a
+// passkey), so it tells nothing to someone guessing.
+const DisabledMessage = "This account is disabled."
+
 // SignIn starts a fresh session: a new record with a new random id, never
 // a continuation of whatever cookie the browser sent. The session that
 // browser had before ends. The browser also becomes a known device of the
 // account (see KnownDevice). The session's lifetime runs from id.AuthTime
-// (now when zero).
+// (now when zero). Every way of signing in ends here, so this is where a
+// disabled account is refused, with ErrAccountDisabled.
 func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, id Identity) error {
 	ctx := r.Context()
+	u, err := s.store.GetUser(ctx, id.UserID)
+	if err != nil {
+		return fmt.Errorf("load the user signing in: %w", err)
+	}
+	if u.DisabledAt != nil {
+		return ErrAccountDisabled
+	}
 	if old, ok := s.Identity(r); ok {
 		if err := s.store.DeleteSession(ctx, old.UserID, old.SessionID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("end the previous session: %w", err)
@@ -217,7 +236,7 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, id Identity) e
 	if id.AuthTime.IsZero() {
 		id.AuthTime = now
 	}
-	err := s.store.CreateSession(ctx, storage.Session{
+	err = s.store.CreateSession(ctx, storage.Session{
 		IDHash:     digest(sid),
 		UserID:     id.UserID,
 		CreatedAt:  id.AuthTime,

@@ -107,6 +107,11 @@ func (s *passwordStore) GetUserByUsername(context.Context, string) (storage.User
 	s.looked = true
 	return storage.User{}, storage.ErrNotFound
 }
+func (s *passwordStore) GetUser(context.Context, string) (storage.User, error) {
+	s.looked = true
+	return storage.User{}, storage.ErrNotFound
+}
+func (s *passwordStore) SetUserPassword(context.Context, string, string) error { return nil }
 
 // TestLoginThrottleFailsClosed: when the failures cannot be counted, the
 // password is not checked at all.

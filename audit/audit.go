@@ -34,13 +34,16 @@ const (
 	EmailChanged        Type = "email_changed"
 	EmailVerified       Type = "email_verified"
 	PasswordReset       Type = "password_reset"
+	PasswordChanged     Type = "password_changed"
+	SessionsEnded       Type = "sessions_ended"
+	UserEnabled         Type = "user_enabled"
 )
 
 // Types lists every Type, for metrics that show a zero before the first
 // event.
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
 	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserDeleted, UserDisabled,
-	EmailChanged, EmailVerified, PasswordReset}
+	EmailChanged, EmailVerified, PasswordReset, PasswordChanged, SessionsEnded, UserEnabled}
 
 // Actors that are not a user id.
 const (

@@ -152,6 +152,8 @@ type SecurityView struct {
 	Page
 	// Email is nil when the server has no address pages.
 	Email    *EmailSection
+	Password PasswordSection
+	Sessions SessionsSection
 	Activity []ActivityEntry
 }
 
