@@ -93,7 +93,7 @@ func migrateCommand() *command {
 func usersCommand() *command {
 	return &command{
 		name:    "users",
-		summary: "create, list and delete users, set their email address",
+		summary: "create, list, delete, disable and enable users, set their email address",
 		sub: []*command{
 			{
 				name:    "create",
@@ -184,18 +184,25 @@ func usersCommand() *command {
 				},
 			},
 			setEmailCommand(),
+			disableUserCommand(),
+			enableUserCommand(),
 		},
 	}
 }
 
 type userJSON struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	CreatedAt time.Time `json:"created_at"`
+	ID            string     `json:"id"`
+	Username      string     `json:"username"`
+	CreatedAt     time.Time  `json:"created_at"`
+	Email         string     `json:"email"`
+	EmailVerified bool       `json:"email_verified"`
+	Disabled      bool       `json:"disabled"`
+	DisabledAt    *time.Time `json:"disabled_at,omitempty"`
 }
 
 func toUserJSON(u storage.User) userJSON {
-	return userJSON{ID: u.ID, Username: u.Username, CreatedAt: u.CreatedAt}
+	return userJSON{ID: u.ID, Username: u.Username, CreatedAt: u.CreatedAt, Email: u.Email, EmailVerified: u.EmailVerified,
+		Disabled: u.DisabledAt != nil, DisabledAt: u.DisabledAt}
 }
 
 // clientJSON is how the CLI prints a client; the secret appears only when
