@@ -3,6 +3,7 @@ package accounts
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"gatehouse/audit"
@@ -20,11 +21,17 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (Identity, bo
 	return id, ok
 }
 
-// sessionsSection lists the user's live sessions, this browser's marked.
+// sessionsSection lists the user's live sessions: this browser's first,
+// marked, then the others newest first.
 func (h *Handler) sessionsSection(r *http.Request, id Identity) (templates.SessionsSection, error) {
 	sessions, err := h.Sessions.ListSessions(r.Context(), id.UserID)
 	if err != nil {
 		return templates.SessionsSection{}, err
+	}
+	if i := slices.IndexFunc(sessions, func(s storage.Session) bool { return s.IDHash == id.SessionID }); i > 0 {
+		current := sessions[i]
+		copy(sessions[1:i+1], sessions[:i])
+		sessions[0] = current
 	}
 	var s templates.SessionsSection
 	for _, sess := range sessions {

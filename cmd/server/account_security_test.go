@@ -131,7 +131,7 @@ func TestSessionsSection(t *testing.T) {
 	bob := browserSignedIn(t, srv.URL, chromeOnMac, "bob", "bob's long password")
 
 	list := listedSessions(t, mac)
-	wantDevices(t, list, "Safari on iOS", "Firefox on Linux", "Chrome on macOS (this browser)")
+	wantDevices(t, list, "Chrome on macOS (this browser)", "Safari on iOS", "Firefox on Linux")
 	if s := sessionOf(t, list, "Chrome on macOS"); s.id != "" {
 		t.Errorf("this browser's own session has a sign-out form posting %q", s.id)
 	}
@@ -169,7 +169,7 @@ func TestSessionsSection(t *testing.T) {
 		if !strings.Contains(body, "The session is signed out.") {
 			t.Errorf("after Sign out the page says: %s", parseFlash(body))
 		}
-		wantDevices(t, parseSessions(body), "Firefox on Linux", "Chrome on macOS (this browser)")
+		wantDevices(t, parseSessions(body), "Chrome on macOS (this browser)", "Firefox on Linux")
 		wantSignedIn(t, "the phone at its next request", phone, false)
 		wantSignedIn(t, "the Firefox left alone", linux, true)
 
@@ -369,7 +369,7 @@ func TestMultiInstanceEndOtherSessions(t *testing.T) {
 	setup(t, a)
 	onA := browserSignedIn(t, a.base, chromeOnMac, "alice", alicePassword)
 	onB := browserSignedIn(t, b.base, firefoxOnLinux, "alice", alicePassword)
-	wantDevices(t, listedSessions(t, onA), "Firefox on Linux", "Chrome on macOS (this browser)")
+	wantDevices(t, listedSessions(t, onA), "Chrome on macOS (this browser)", "Firefox on Linux")
 	wantSignedIn(t, "B's browser before", onB, true)
 	resp, body := onA.post("/account/sessions/end-others", nil)
 	wantStatus(t, resp, body, http.StatusOK)
