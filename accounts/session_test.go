@@ -1,6 +1,7 @@
 package accounts_test
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -69,5 +70,41 @@ func TestEndSessions(t *testing.T) {
 	}
 	if n, err := sessions.EndOtherSessions(t.Context(), user.ID, ""); err != nil || n != 1 {
 		t.Fatalf("EndOtherSessions of all = %d, %v; want 1", n, err)
+	}
+}
+
+// TestSignInRefusesDisabled: SignIn, where every way of signing in ends,
+// refuses a disabled account and sets no cookie; enabled again, it signs
+// in.
+func TestSignInRefusesDisabled(t *testing.T) {
+	store, err := sqlstore.Open(t.Context(), storagetest.SQLitePath(t), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	sessions := accounts.NewSessions(store, [][]byte{make([]byte, 32), make([]byte, 32)}, accounts.SessionConfig{})
+	user, err := accounts.Register(t.Context(), store, "alice", "correct horse battery", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := func() (*httptest.ResponseRecorder, error) {
+		rec := httptest.NewRecorder()
+		return rec, sessions.SignIn(rec, httptest.NewRequest(http.MethodPost, "/login", nil), accounts.Identity{UserID: user.ID, Username: user.Username})
+	}
+	if _, _, err := store.DisableUser(t.Context(), user.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := signIn()
+	if !errors.Is(err, accounts.ErrAccountDisabled) || len(rec.Result().Cookies()) != 0 {
+		t.Fatalf("SignIn of a disabled user: %v with cookies %v; want ErrAccountDisabled and none", err, rec.Result().Cookies())
+	}
+	if list, _ := store.ListSessions(t.Context(), user.ID); len(list) != 0 {
+		t.Fatalf("SignIn of a disabled user stored %d sessions", len(list))
+	}
+	if err := store.EnableUser(t.Context(), user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signIn(); err != nil {
+		t.Fatalf("SignIn after EnableUser: %v", err)
 	}
 }
