@@ -28,6 +28,11 @@ func TestTokenPrefixes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The contract fixes the token response's "bearer" (RFC 6749 §5.1:
+	// case-insensitive); introspection says "Bearer".
+	if tok.TokenType != "bearer" {
+		t.Errorf("token_type %q, want bearer as the contract gives it", tok.TokenType)
+	}
 	if !strings.HasPrefix(tok.AccessToken, "gatehouse_at_") || !strings.HasPrefix(tok.RefreshToken, "gatehouse_rt_") {
 		t.Fatalf("tokens %.16s… and %.16s…, want the prefixes gatehouse_at_ and gatehouse_rt_", tok.AccessToken, tok.RefreshToken)
 	}
