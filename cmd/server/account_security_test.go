@@ -123,7 +123,7 @@ func sessionOf(t *testing.T, list []listedSession, device string) listedSession 
 // out from another, then all but one.
 func TestSessionsSection(t *testing.T) {
 	srv := newTestServer(t)
-	srv.mustCreateUser(t, "alice", alicePassword)
+	alice := srv.mustCreateUser(t, "alice", alicePassword)
 	srv.mustCreateUser(t, "bob", "bob's long password")
 	mac := browserSignedIn(t, srv.URL, chromeOnMac, "alice", alicePassword)
 	linux := browserSignedIn(t, srv.URL, firefoxOnLinux, "alice", alicePassword)
@@ -192,6 +192,19 @@ func TestSessionsSection(t *testing.T) {
 		wantSignedIn(t, "the browser that asked", mac, true)
 		wantSignedIn(t, "bob", bob, true)
 		wantDevices(t, listedSessions(t, mac), "Chrome on macOS (this browser)")
+	})
+
+	t.Run("this browser's own session is a sign-out", func(t *testing.T) {
+		left, err := srv.store.ListSessions(t.Context(), alice.ID)
+		if err != nil || len(left) != 1 {
+			t.Fatalf("alice's sessions: %d (%v), want the one", len(left), err)
+		}
+		resp, body := mac.post("/account/sessions/end", url.Values{"session": {left[0].IDHash}})
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		if loc := resp.Header.Get("Location"); loc != "/" {
+			t.Errorf("ending this browser's session went to %q, want /", loc)
+		}
+		wantSignedIn(t, "the browser that ended its own session", mac, false)
 	})
 
 	t.Run("not signed in", func(t *testing.T) {
