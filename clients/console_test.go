@@ -138,6 +138,7 @@ func TestConsoleCreate(t *testing.T) {
 		RedirectURIs: []string{"https://reader.example/cb", "http://127.0.0.1:8080/cb"},
 		Scopes:       []string{"openid", "books:read"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		IDTokenAlg:   "RS256",
 		Origin:       storage.OriginConsole,
 		CreatedAt:    testNow, UpdatedAt: testNow,
 	}

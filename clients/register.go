@@ -117,26 +117,29 @@ type clientMetadata struct {
 	RequirePAR             bool            `json:"require_pushed_authorization_requests"`
 	DPoPBound              bool            `json:"dpop_bound_access_tokens"`
 	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
+	// OpenID Connect Dynamic Client Registration 1.0 §2.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
 }
 
 // registrationResponse is RFC 7591 §3.2.1: the credentials, then the
 // metadata as registered.
 type registrationResponse struct {
-	ClientID                string          `json:"client_id"`
-	ClientSecret            string          `json:"client_secret,omitempty"`
-	ClientIDIssuedAt        int64           `json:"client_id_issued_at"`
-	ClientSecretExpiresAt   *int64          `json:"client_secret_expires_at,omitempty"`
-	ClientName              string          `json:"client_name"`
-	RedirectURIs            []string        `json:"redirect_uris"`
-	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
-	GrantTypes              []string        `json:"grant_types"`
-	ResponseTypes           []string        `json:"response_types"`
-	Scope                   string          `json:"scope"`
-	JWKS                    json.RawMessage `json:"jwks,omitempty"`
-	JWKSURI                 string          `json:"jwks_uri,omitempty"`
-	RequirePAR              bool            `json:"require_pushed_authorization_requests,omitempty"`
-	DPoPBound               bool            `json:"dpop_bound_access_tokens,omitempty"`
-	PostLogoutRedirectURIs  []string        `json:"post_logout_redirect_uris,omitempty"`
+	ClientID                 string          `json:"client_id"`
+	ClientSecret             string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt         int64           `json:"client_id_issued_at"`
+	ClientSecretExpiresAt    *int64          `json:"client_secret_expires_at,omitempty"`
+	ClientName               string          `json:"client_name"`
+	RedirectURIs             []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method"`
+	GrantTypes               []string        `json:"grant_types"`
+	ResponseTypes            []string        `json:"response_types"`
+	Scope                    string          `json:"scope"`
+	JWKS                     json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                  string          `json:"jwks_uri,omitempty"`
+	RequirePAR               bool            `json:"require_pushed_authorization_requests,omitempty"`
+	DPoPBound                bool            `json:"dpop_bound_access_tokens,omitempty"`
+	PostLogoutRedirectURIs   []string        `json:"post_logout_redirect_uris,omitempty"`
+	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
 }
 
 // ServeHTTP handles POST /oauth2/register.
@@ -205,6 +208,7 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		JWKSURI:      md.JWKSURI,
 		RequirePAR:   md.RequirePAR,
 		DPoPBound:    md.DPoPBound,
+		IDTokenAlg:   md.IDTokenSignedResponseAlg,
 
 		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs,
 	}
@@ -238,6 +242,8 @@ func (e *RegistrationEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		RequirePAR:              c.RequirePAR,
 		DPoPBound:               c.DPoPBound,
 		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
+
+		IDTokenSignedResponseAlg: c.IDTokenAlg,
 	}
 	if c.JWKS != "" {
 		resp.JWKS = json.RawMessage(c.JWKS)

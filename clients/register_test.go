@@ -74,6 +74,8 @@ func TestRegistrationEndpoint(t *testing.T) {
 			"grant_types":                []any{"authorization_code", "refresh_token"},
 			"response_types":             []any{"code"},
 			"scope":                      "openid books:read",
+
+			"id_token_signed_response_alg": "RS256",
 		}
 		if diff := cmp.Diff(want, resp); diff != "" {
 			t.Errorf("response (-want +got):\n%s", diff)
@@ -110,6 +112,19 @@ func TestRegistrationEndpoint(t *testing.T) {
 		w, resp := postMetadata(t, e, "application/json", `{"redirect_uris": ["https://t.example/cb"], "client_name": "T", "token_endpoint_auth_method": "client_secret_post"}`)
 		if w.Code != http.StatusCreated || resp["token_endpoint_auth_method"] != "client_secret_post" || resp["client_secret"] == nil {
 			t.Errorf("= %d %v", w.Code, resp)
+		}
+	})
+
+	t.Run("ID token algorithm", func(t *testing.T) {
+		for _, alg := range IDTokenAlgs {
+			e, store, _ := newTestRegistration(t)
+			w, resp := postMetadata(t, e, "application/json", `{"redirect_uris": ["https://t.example/cb"], "client_name": "T", "id_token_signed_response_alg": "`+alg+`"}`)
+			if w.Code != http.StatusCreated || resp["id_token_signed_response_alg"] != alg {
+				t.Errorf("%s: = %d %v", alg, w.Code, resp)
+			}
+			if len(store.clients) != 1 || store.clients[0].IDTokenAlg != alg {
+				t.Errorf("%s: stored %+v", alg, store.clients)
+			}
 		}
 	})
 
@@ -150,6 +165,9 @@ func TestRegistrationEndpointErrors(t *testing.T) {
 		{"unknown grant", "application/json", `{` + ok + `, "grant_types": ["password"]}`, 400, CodeInvalidClientMetadata},
 		{"public machine", "application/json", `{"client_name": "T", "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}`, 400, CodeInvalidClientMetadata},
 		{"unknown scope", "application/json", `{` + ok + `, "scope": "openid admin"}`, 400, CodeInvalidClientMetadata},
+		{"unknown ID token alg", "application/json", `{` + ok + `, "id_token_signed_response_alg": "HS256"}`, 400, CodeInvalidClientMetadata},
+		{"unsigned ID tokens", "application/json", `{` + ok + `, "id_token_signed_response_alg": "none"}`, 400, CodeInvalidClientMetadata},
+		{"ID token alg of the wrong case", "application/json", `{` + ok + `, "id_token_signed_response_alg": "es256"}`, 400, CodeInvalidClientMetadata},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -384,6 +384,9 @@ type Registration struct {
 	JWKSURI    string
 	RequirePAR bool // require_pushed_authorization_requests
 	DPoPBound  bool // dpop_bound_access_tokens
+	// IDTokenAlg is id_token_signed_response_alg, one of IDTokenAlgs; ""
+	// is RS256.
+	IDTokenAlg string
 	// PostLogoutRedirectURIs are where RP-initiated logout may send the
 	// browser; the same rules as redirect URIs apply.
 	PostLogoutRedirectURIs []string
@@ -436,6 +439,10 @@ func Register(ctx context.Context, store Store, r Registration, now time.Time) (
 	if err != nil {
 		return storage.Client{}, "", err
 	}
+	alg, err := ValidateIDTokenAlg(r.IDTokenAlg)
+	if err != nil {
+		return storage.Client{}, "", err
+	}
 	c := storage.Client{
 		ID:           newClientID(),
 		OwnerID:      r.OwnerID,
@@ -450,6 +457,7 @@ func Register(ctx context.Context, store Store, r Registration, now time.Time) (
 		JWKSURI:      r.JWKSURI,
 		RequirePAR:   r.RequirePAR,
 		DPoPBound:    r.DPoPBound,
+		IDTokenAlg:   alg,
 		CreatedAt:    now,
 		UpdatedAt:    now,
 
@@ -505,6 +513,41 @@ func update(ctx context.Context, store Store, clientID, name string, redirectURI
 		}
 	}
 	c.UpdatedAt = now
+	if err := store.UpdateClient(ctx, c); err != nil {
+		return storage.Client{}, fmt.Errorf("update client %q: %w", clientID, err)
+	}
+	return c, nil
+}
+
+// IDTokenAlgs are the id_token_signed_response_alg values Gatehouse
+// signs with, the default first: RS256, which every relying party
+// verifies, then ES256 (P-256) and EdDSA (Ed25519), far cheaper to sign.
+var IDTokenAlgs = []string{"RS256", "ES256", "EdDSA"}
+
+// ValidateIDTokenAlg returns alg, or RS256 for "", when Gatehouse signs
+// ID tokens with it; otherwise an invalid_client_metadata *Error.
+func ValidateIDTokenAlg(alg string) (string, error) {
+	if alg == "" {
+		return IDTokenAlgs[0], nil
+	}
+	if !slices.Contains(IDTokenAlgs, alg) {
+		return "", metadataError("id_token_signed_response_alg", "Unsupported id_token_signed_response_alg %s; use %s", quote(alg), strings.Join(IDTokenAlgs, ", "))
+	}
+	return alg, nil
+}
+
+// SetIDTokenAlg changes the algorithm of a client's ID tokens. An unknown
+// client is storage.ErrNotFound; an unsupported algorithm an *Error.
+func SetIDTokenAlg(ctx context.Context, store Store, clientID, alg string, now time.Time) (storage.Client, error) {
+	alg, err := ValidateIDTokenAlg(alg)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	c, err := store.GetClient(ctx, clientID)
+	if err != nil {
+		return storage.Client{}, fmt.Errorf("get client %q: %w", clientID, err)
+	}
+	c.IDTokenAlg, c.UpdatedAt = alg, now
 	if err := store.UpdateClient(ctx, c); err != nil {
 		return storage.Client{}, fmt.Errorf("update client %q: %w", clientID, err)
 	}

@@ -275,6 +275,7 @@ func TestRegister(t *testing.T) {
 			RedirectURIs: []string{"https://reader.example/cb", "http://127.0.0.1:8080/cb"},
 			Scopes:       []string{"openid", "profile", "email", "offline_access", "books:read", "books:write"},
 			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			IDTokenAlg:   "RS256",
 			Origin:       storage.OriginConsole,
 			CreatedAt:    testNow,
 			UpdatedAt:    testNow,

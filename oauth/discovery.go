@@ -61,7 +61,7 @@ func (h *Handler) metadata() metadata {
 		ResponseModesSupported:            []string{"query", "form_post"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode},
 		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
+		IDTokenSigningAlgValuesSupported:  IDTokenAlgs,
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		RevocationAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		IntrospectionAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},

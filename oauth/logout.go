@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 
-	"github.com/go-jose/go-jose/v3"
 	"github.com/go-jose/go-jose/v3/jwt"
 
 	"gatehouse/storage"
@@ -140,16 +139,16 @@ func (h *Handler) verifyIDTokenHint(ctx context.Context, hint string) (jwt.Claim
 		return jwt.Claims{}, false
 	}
 	tok, err := jwt.ParseSigned(hint)
-	if err != nil || len(tok.Headers) != 1 || tok.Headers[0].Algorithm != string(jose.RS256) {
+	if err != nil || len(tok.Headers) != 1 {
 		return jwt.Claims{}, false
 	}
-	published := h.keys.jwks(ctx)
-	keys := published.Key(tok.Headers[0].KeyID)
-	if len(keys) == 0 {
+	// The key must be one published for the algorithm the token names.
+	key, ok := h.keys.verificationKey(ctx, tok.Headers[0].KeyID, tok.Headers[0].Algorithm)
+	if !ok {
 		return jwt.Claims{}, false
 	}
 	var claims jwt.Claims
-	if err := tok.Claims(keys[0].Key, &claims); err != nil {
+	if err := tok.Claims(key, &claims); err != nil {
 		return jwt.Claims{}, false
 	}
 	if claims.Issuer != h.cfg.Issuer || len(claims.Audience) == 0 || claims.Subject == "" {

@@ -137,12 +137,15 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 	rows := documentRows{Store: store, docs: docs}
 	store = rows
 	fs := &fositeStore{db: documentStore{rows}, codeSignature: strategy.AuthorizeCodeSignature, grace: cfg.RefreshGrace, audit: cfg.Audit}
-	idTokens := compose.NewOpenIDConnectStrategy(keys.privateKey, fc)
+	signer := &idTokenSigner{keys: keys}
+	idTokens := &idTokenStrategy{openid.DefaultStrategy{Signer: signer, Config: fc}}
 	provider := compose.Compose(fc, checkedClients{audienceStore{fs}},
 		&compose.CommonStrategy{
 			CoreStrategy:               strategy,
 			OpenIDConnectTokenStrategy: idTokens,
-			Signer:                     &jwt.DefaultSigner{GetPrivateKey: keys.privateKey},
+			// fosite's OpenID request validator decodes id_token_hint
+			// with this one.
+			Signer: signer,
 		},
 		// Order matters: fosite runs the token handlers in this order, and
 		// the code grant must see a replayed code before PKCE looks at it.
@@ -219,8 +222,11 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/connections/{client_id}/revoke", h.revokeConnection)
 }
 
-// RotateSigningKey makes a new ID token signing key current.
-func (h *Handler) RotateSigningKey(ctx context.Context) error { return h.keys.Rotate(ctx) }
+// RotateSigningKey makes a new ID token signing key current for each of
+// algs, or for every algorithm of IDTokenAlgs when algs is empty.
+func (h *Handler) RotateSigningKey(ctx context.Context, algs ...string) error {
+	return h.keys.Rotate(ctx, algs...)
+}
 
 // session is the one session type every grant stores: OpenID Connect's,
 // which carries the subject, the username and the ID token claims, and the

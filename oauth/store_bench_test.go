@@ -2,8 +2,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha512"
 	"net/url"
 	"testing"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/token/jwt"
 
 	"gatehouse/storage"
 )
@@ -96,24 +93,6 @@ func BenchmarkUnmarshalRequest(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
 		if _, err := s.unmarshalRequest(ctx, data, newSession()); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkIDTokenSign is signing an ID token with RS256 and a 2048-bit
-// key, the largest single cost of a code exchange that asks for openid.
-func BenchmarkIDTokenSign(b *testing.B) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer := &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (any, error) { return key, nil }}
-	claims := benchRequest().Session.(interface{ IDTokenClaims() *jwt.IDTokenClaims }).IDTokenClaims()
-	claims.ExpiresAt = time.Now().Add(time.Hour)
-	ctx := context.Background()
-	for b.Loop() {
-		if _, _, err := signer.Generate(ctx, claims.ToMapClaims(), &jwt.Headers{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -78,6 +78,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if narrowed {
 		ctx = context.WithValue(ctx, audienceKey{}, aud)
 	}
+	ctx = withIDTokenAlg(ctx, clientRecord(ar.GetClient()).IDTokenAlg)
 	resp, err := h.provider.NewAccessResponse(ctx, ar)
 	if err != nil && h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") &&
 		h.fs.inGrace(ctx, h.strategy.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))) {

@@ -79,6 +79,9 @@ type Client struct {
 	RequirePAR bool
 	// DPoPBound: every access token of this client must be DPoP-bound.
 	DPoPBound bool
+	// IDTokenAlg is the JWS algorithm of the client's ID tokens
+	// (id_token_signed_response_alg): RS256, ES256 or EdDSA; "" is RS256.
+	IDTokenAlg string
 	// PostLogoutRedirectURIs are where RP-initiated logout may send the
 	// browser afterwards.
 	PostLogoutRedirectURIs []string
@@ -293,7 +296,7 @@ type Store interface {
 	// Clients. DeleteClient also deletes the client's grants and tokens.
 	CreateClient(ctx context.Context, c Client) error                                 // ErrConflict
 	GetClient(ctx context.Context, id string) (Client, error)                         // ErrNotFound
-	UpdateClient(ctx context.Context, c Client) error                                 // ErrNotFound; name, redirect URIs, scopes, grant types, updated_at
+	UpdateClient(ctx context.Context, c Client) error                                 // ErrNotFound; name, redirect URIs, scopes, grant types, post-logout redirect URIs, ID token alg, updated_at
 	SetClientSecret(ctx context.Context, id string, hash []byte, now time.Time) error // ErrNotFound
 	DeleteClient(ctx context.Context, id string) error                                // ErrNotFound
 	ListClients(ctx context.Context) ([]Client, error)                                // by created_at

@@ -15,22 +15,30 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/accounts"
+	"gatehouse/clients"
+	"gatehouse/oauth/dpoptest"
 	"gatehouse/storage"
 	"gatehouse/storage/sqlstore"
 )
 
 // fixture is what the preparation leaves for the scenarios.
 type fixture struct {
-	app, service client
-	cookie       *http.Cookie
+	// appES is app with ES256 ID tokens; device a public device-flow
+	// client.
+	app, appES, service, device client
+	cookie                      *http.Cookie
 	// access[w] is worker w's access token for the resource and
 	// introspection scenarios; refresh[w] is the head of its own refresh
 	// chain (rotating one retires the access token issued with it).
 	access, refresh []string
-	flowUsers       []string
+	// dpopAccess[w] is worker w's access token bound to dpopKeys[w].
+	dpopAccess []string
+	dpopKeys   []dpoptest.Key
+	flowUsers  []string
 }
 
 const benchPassword = "correct horse battery staple"
@@ -62,7 +70,9 @@ func runBackend(ctx context.Context, o options, backend, dsn string, getCeil, po
 		args []string
 	}{
 		{&fx.app, []string{"--name", "Bench App", "--redirect-uri", redirectURI}},
+		{&fx.appES, []string{"--name", "Bench App ES256", "--redirect-uri", redirectURI, "--id-token-alg", "ES256"}},
 		{&fx.service, []string{"--name", "Bench Service", "--grant-type", "client_credentials"}},
+		{&fx.device, []string{"--name", "Bench TV", "--public", "--grant-type", clients.GrantDeviceCode}},
 	} {
 		out, err := cli(ctx, o, dsn, secret, "", append([]string{"clients", "create"}, c.args...)...)
 		if err != nil {
@@ -112,11 +122,21 @@ func runBackend(ctx context.Context, o options, backend, dsn string, getCeil, po
 		if sc.post {
 			ceil = postCeil
 		}
+		var devices []string
+		if sc.id == 10 {
+			// Codes are made for the scenario's own process, so that
+			// none expires while earlier scenarios run.
+			n := devicePoolSize(o.d)
+			o.logf(stderr, "%s: requesting %d device codes", backend, n)
+			if devices, err = g.deviceCodes(ctx, fx.device, n, o.c); err != nil {
+				return rows, err
+			}
+		}
 		o.logf(stderr, "%s: scenario %d", backend, sc.id)
 		off := p.logSize()
 		p.resetPeakRSS()
-		res := run(ctx, conc, o.d, scenarioOp(sc.id, g, fx, o.flowScope), p)
-		r := row{backend: backend, name: fmt.Sprintf("%d. %s", sc.id, sc.name), c: conc, unit: unit, res: res, rss: p.peakRSS()}
+		res := run(ctx, conc, o.d, scenarioOp(sc.id, g, fx, o.flowScope, devices), p)
+		r := row{backend: backend, name: fmt.Sprintf("%d. %s", sc.id, sc.name), c: conc, unit: unit, res: res, rss: p.peakRSS(), id: sc.id, of: sc.of}
 		r.logProbs, r.locked, r.firstProblem = p.logProblems(off)
 		r.ratio = res.rate() * float64(sc.requests) / ceil
 		rows = append(rows, r)
@@ -135,19 +155,26 @@ func prepare(ctx context.Context, o options, g *gate, mainUser, suffix string, f
 	if fx.cookie, err = g.signIn(ctx, mainUser, benchPassword); err != nil {
 		return err
 	}
-	if _, err := g.consentFlow(ctx, fx.app, fx.cookie, consentScope); err != nil {
-		return err
+	for _, c := range []client{fx.app, fx.appES} {
+		if _, err := g.consentFlow(ctx, c, fx.cookie, consentScope); err != nil {
+			return err
+		}
 	}
 	for range o.c {
-		t, err := g.returningFlow(ctx, fx.app, fx.cookie, apiScope)
+		t, err := g.returningFlow(ctx, fx.app, fx.cookie, apiScope, nil)
 		if err != nil {
 			return err
 		}
 		fx.access = append(fx.access, t.Access)
-		if t, err = g.returningFlow(ctx, fx.app, fx.cookie, apiScope); err != nil {
+		if t, err = g.returningFlow(ctx, fx.app, fx.cookie, apiScope, nil); err != nil {
 			return err
 		}
 		fx.refresh = append(fx.refresh, t.Refresh)
+		key := dpoptest.NewES256()
+		if t, err = g.returningFlow(ctx, fx.app, fx.cookie, apiScope, &key); err != nil {
+			return err
+		}
+		fx.dpopAccess, fx.dpopKeys = append(fx.dpopAccess, t.Access), append(fx.dpopKeys, key)
 	}
 	for i := range 25 {
 		body := fmt.Sprintf(`{"title":"Book %d","author":"Author %d","year":%d}`, i, i, 1900+i)
@@ -177,7 +204,7 @@ func prepare(ctx context.Context, o options, g *gate, mainUser, suffix string, f
 	return nil
 }
 
-func scenarioOp(id int, g *gate, fx fixture, flowScope string) op {
+func scenarioOp(id int, g *gate, fx fixture, flowScope string, devices []string) op {
 	switch id {
 	case 1, 7:
 		return func(ctx context.Context, w int) error {
@@ -199,11 +226,15 @@ func scenarioOp(id int, g *gate, fx fixture, flowScope string) op {
 			_, err := g.token(ctx, fx.service, form)
 			return err
 		}
-	case 3:
+	case 3, 8:
+		app, alg := fx.app, "RS256"
+		if id == 8 {
+			app, alg = fx.appES, "ES256"
+		}
 		return func(ctx context.Context, _ int) error {
-			t, err := g.returningFlow(ctx, fx.app, fx.cookie, flowScope)
-			if err == nil && t.IDToken == "" && slices.Contains(strings.Fields(flowScope), "openid") {
-				err = fmt.Errorf("no ID token for scope %q", flowScope)
+			t, err := g.returningFlow(ctx, app, fx.cookie, flowScope, nil)
+			if err == nil && slices.Contains(strings.Fields(flowScope), "openid") {
+				err = checkIDToken(t.IDToken, alg)
 			}
 			return err
 		}
@@ -240,6 +271,37 @@ func scenarioOp(id int, g *gate, fx fixture, flowScope string) op {
 			}
 			if !bytes.Contains(body, []byte(`"active":true`)) {
 				return fmt.Errorf("introspection says %s", body)
+			}
+			return nil
+		}
+	case 9:
+		return func(ctx context.Context, w int) error {
+			header := http.Header{
+				"Authorization": {"DPoP " + fx.dpopAccess[w]},
+				"Dpop":          {fx.dpopKeys[w].Build(dpoptest.Proof{Method: http.MethodGet, URL: g.url + "/api/books", AccessToken: fx.dpopAccess[w]})},
+			}
+			resp, body, err := g.do(ctx, http.MethodGet, "/api/books?limit=20", nil, header)
+			if err != nil {
+				return err
+			}
+			if err := expect(resp, http.StatusOK); err != nil {
+				return fmt.Errorf("%w: %s", err, body)
+			}
+			if n := bytes.Count(body, []byte(`"title"`)); n != 20 {
+				return fmt.Errorf("GET /api/books listed %d books, want 20", n)
+			}
+			return nil
+		}
+	case 10:
+		var next atomic.Int64
+		return func(ctx context.Context, _ int) error {
+			code := devices[int(next.Add(1)-1)%len(devices)]
+			resp, body, err := g.do(ctx, http.MethodPost, "/oauth2/token", url.Values{"grant_type": {clients.GrantDeviceCode}, "device_code": {code}, "client_id": {fx.device.ID}}, nil)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte(`"authorization_pending"`)) {
+				return fmt.Errorf("device-code poll: %d %s, want 400 authorization_pending (slow_down means the %d codes came round again within the interval: the server polled faster than devicePoolRate)", resp.StatusCode, body, len(devices))
 			}
 			return nil
 		}

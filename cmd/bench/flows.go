@@ -12,14 +12,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
+
+	"gatehouse/oauth/dpoptest"
 )
 
 const redirectURI = "http://127.0.0.1:9000/callback"
 
 // Scopes of the prepared tokens. API tokens carry no openid: a resource
-// client refreshing its access needs no ID token. The flows of scenarios 3
-// and 4 are sign-ins and ask for -flow-scope, by default with openid, so
-// they pay for an RS256 ID token.
+// client refreshing its access needs no ID token. The flows of scenarios
+// 3, 4 and 8 are sign-ins and ask for -flow-scope, by default with openid,
+// so they pay for an ID token: RS256 in 3 and 4, ES256 in 8.
 const (
 	apiScope     = "offline_access books:read books:write"
 	consentScope = "openid profile offline_access books:read books:write"
@@ -156,9 +160,14 @@ func codeFrom(resp *http.Response) (string, error) {
 	return code, nil
 }
 
-// exchange redeems a code at the token endpoint.
-func (g *gate) exchange(ctx context.Context, c client, code, verifier string) (tokens, error) {
-	return g.token(ctx, c, url.Values{
+// exchange redeems a code at the token endpoint; with a DPoP key the
+// tokens are bound to it.
+func (g *gate) exchange(ctx context.Context, c client, code, verifier string, key *dpoptest.Key) (tokens, error) {
+	header := basicAuth(c)
+	if key != nil {
+		header.Set("DPoP", key.Build(dpoptest.Proof{Method: http.MethodPost, URL: g.url + "/oauth2/token"}))
+	}
+	return g.tokenWith(ctx, header, url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {code},
 		"redirect_uri":  {redirectURI},
@@ -167,7 +176,11 @@ func (g *gate) exchange(ctx context.Context, c client, code, verifier string) (t
 }
 
 func (g *gate) token(ctx context.Context, c client, form url.Values) (tokens, error) {
-	resp, body, err := g.do(ctx, http.MethodPost, "/oauth2/token", form, basicAuth(c))
+	return g.tokenWith(ctx, basicAuth(c), form)
+}
+
+func (g *gate) tokenWith(ctx context.Context, header http.Header, form url.Values) (tokens, error) {
+	resp, body, err := g.do(ctx, http.MethodPost, "/oauth2/token", form, header)
 	if err != nil {
 		return tokens{}, err
 	}
@@ -185,8 +198,9 @@ func (g *gate) token(ctx context.Context, c client, form url.Values) (tokens, er
 }
 
 // returningFlow is a signed-in user whose consent is remembered: the
-// authorize request answers with a code at once, which is exchanged.
-func (g *gate) returningFlow(ctx context.Context, c client, cookie *http.Cookie, scope string) (tokens, error) {
+// authorize request answers with a code at once, which is exchanged (with
+// a DPoP proof of key, when given).
+func (g *gate) returningFlow(ctx context.Context, c client, cookie *http.Cookie, scope string, key *dpoptest.Key) (tokens, error) {
 	q, verifier := authorizeQuery(c, scope, nil)
 	resp, _, err := g.do(ctx, http.MethodGet, "/oauth2/authorize?"+q, nil, cookieHeader(cookie))
 	if err != nil {
@@ -196,7 +210,7 @@ func (g *gate) returningFlow(ctx context.Context, c client, cookie *http.Cookie,
 	if err != nil {
 		return tokens{}, err
 	}
-	return g.exchange(ctx, c, code, verifier)
+	return g.exchange(ctx, c, code, verifier, key)
 }
 
 // consentFlow is what a user meets the first time: the consent page, the
@@ -222,5 +236,78 @@ func (g *gate) consentFlow(ctx context.Context, c client, cookie *http.Cookie, s
 	if err != nil {
 		return tokens{}, err
 	}
-	return g.exchange(ctx, c, code, verifier)
+	return g.exchange(ctx, c, code, verifier, nil)
+}
+
+// checkIDToken checks that an ID token came and names alg in its header;
+// verifying the signature is the relying party's cost, not the server's.
+func checkIDToken(raw, alg string) error {
+	if raw == "" {
+		return errors.New("no ID token")
+	}
+	header, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return fmt.Errorf("ID token header: %w", err)
+	}
+	var h struct{ Alg string }
+	if err := json.Unmarshal(b, &h); err != nil || h.Alg != alg {
+		return fmt.Errorf("ID token header %s, want alg %s", b, alg)
+	}
+	return nil
+}
+
+// devicePoolRate is the most device-code polls per second scenario 10
+// expects. RFC 8628 §3.5 answers a code polled again within its interval
+// (5 s) with slow_down, so the scenario cycles through enough codes that
+// each comes round at most every 6 s at this rate.
+const devicePoolRate = 4000
+
+// devicePoolSize is how many codes a scenario of d needs: one per poll
+// when d and its warm-up are short, else 6 s worth at devicePoolRate.
+func devicePoolSize(d time.Duration) int {
+	return int(devicePoolRate * min(d+min(d/5, time.Second), 6*time.Second).Seconds())
+}
+
+// deviceCodes requests n device codes for the public client c, conc at a
+// time.
+func (g *gate) deviceCodes(ctx context.Context, c client, n, conc int) ([]string, error) {
+	codes := make([]string, n)
+	var next atomic.Int64
+	errs := make(chan error, conc)
+	for range conc {
+		go func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					errs <- ctx.Err()
+					return
+				}
+				resp, body, err := g.do(ctx, http.MethodPost, "/oauth2/device/authorize", url.Values{"client_id": {c.ID}, "scope": {"books:read"}}, nil)
+				if err == nil {
+					err = expect(resp, http.StatusOK)
+				}
+				var m struct {
+					DeviceCode string `json:"device_code"`
+				}
+				if err == nil {
+					if err = json.Unmarshal(body, &m); err == nil && m.DeviceCode == "" {
+						err = fmt.Errorf("device authorization without a device_code: %s", body)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				codes[i] = m.DeviceCode
+			}
+		}()
+	}
+	var first error
+	for range conc {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return codes, first
 }

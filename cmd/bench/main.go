@@ -48,16 +48,22 @@ type scenario struct {
 	// whether they are compared with the POST ceiling.
 	requests int
 	post     bool
+	// of is the scenario this one is a variant of, 0 for none: the table
+	// is followed by the ratio of their server CPU per operation.
+	of int
 }
 
 var allScenarios = []scenario{
-	{1, "GET /api/books (bearer, 20 books)", false, 1, false},
-	{2, "POST /oauth2/token client_credentials", false, 1, true},
-	{3, "returning-user code flow (authorize + token)", true, 2, true},
-	{4, "first-time flow (login + consent + token)", true, 4, true},
-	{5, "refresh-token rotation", false, 1, true},
-	{6, "POST /oauth2/introspect", false, 1, true},
-	{7, "scenario 1 with many tokens and users", false, 1, false},
+	{1, "GET /api/books (bearer, 20 books)", false, 1, false, 0},
+	{2, "POST /oauth2/token client_credentials", false, 1, true, 0},
+	{3, "returning-user code flow (authorize + token)", true, 2, true, 0},
+	{4, "first-time flow (login + consent + token)", true, 4, true, 0},
+	{5, "refresh-token rotation", false, 1, true, 0},
+	{6, "POST /oauth2/introspect", false, 1, true, 0},
+	{7, "scenario 1 with many tokens and users", false, 1, false, 0},
+	{8, "scenario 3 with an ES256 ID token", true, 2, true, 3},
+	{9, "GET /api/books (DPoP-bound bearer, 20 books)", false, 1, false, 1},
+	{10, "device-code poll (authorization_pending)", false, 1, true, 0},
 }
 
 // row is one printed line.
@@ -73,6 +79,8 @@ type row struct {
 	locked       int
 	rss          int64
 	ratio        float64
+	// id and of are the scenario's and the one it is a variant of.
+	id, of int
 }
 
 func main() {
@@ -97,11 +105,11 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var o options
 	var list string
 	var short bool
-	fs.IntVar(&o.c, "c", 50, "concurrent clients for scenarios 1, 2, 5, 6, 7 and the ceiling")
-	fs.IntVar(&o.flowC, "flow-c", 8, "concurrent clients for the flow scenarios 3 and 4")
+	fs.IntVar(&o.c, "c", 50, "concurrent clients for scenarios 1, 2, 5, 6, 7, 9, 10 and the ceiling")
+	fs.IntVar(&o.flowC, "flow-c", 8, "concurrent clients for the flow scenarios 3, 4 and 8")
 	fs.DurationVar(&o.d, "d", 10*time.Second, "measured duration of each scenario (after a warm-up of a fifth of it, at most 1s)")
-	fs.StringVar(&o.flowScope, "flow-scope", "openid offline_access books:read books:write", "the scope the flows of scenarios 3 and 4 ask for; with openid each gets an RS256 ID token")
-	fs.StringVar(&list, "scenarios", "1,2,3,4,5,6,7", "comma-separated scenarios to run")
+	fs.StringVar(&o.flowScope, "flow-scope", "openid offline_access books:read books:write", "the scope the flows of scenarios 3, 4 and 8 ask for; with openid each gets an ID token, RS256 in 3 and 4, ES256 in 8")
+	fs.StringVar(&list, "scenarios", "1,2,3,4,5,6,7,8,9,10", "comma-separated scenarios to run")
 	fs.StringVar(&o.postgres, "postgres", "", "also run on this PostgreSQL database (postgres:// URL; use a throwaway database: the bench leaves its rows there)")
 	fs.IntVar(&o.tokens, "tokens", 1_000_000, "live access tokens in the database for scenario 7")
 	fs.IntVar(&o.users, "users", 100_000, "users in the database for scenario 7")
@@ -232,6 +240,17 @@ func printTable(w io.Writer, o options, rows []row) {
 	fmt.Fprintln(w, "\nratio: HTTP requests/s over the bare handler's, GET or form POST as the scenario's requests mostly are;")
 	fmt.Fprintln(w, "a flow counts every request it makes. log warn+: server log lines at WARN or ERROR during the scenario.")
 	fmt.Fprintln(w, "server CPU/op: the server process's CPU time per request or flow, steadier than the rate on a busy machine.")
+	for _, r := range rows {
+		if r.of == 0 {
+			continue
+		}
+		for _, base := range rows {
+			if base.backend == r.backend && base.id == r.of && base.res.cpuPerOp() > 0 {
+				fmt.Fprintf(w, "%s: scenario %d over scenario %d: server CPU/op %.2f×, rate %.2f×\n", r.backend, r.id, r.of,
+					float64(r.res.cpuPerOp())/float64(base.res.cpuPerOp()), r.res.rate()/base.res.rate())
+			}
+		}
+	}
 	for _, r := range rows {
 		if r.res.firstErr != nil {
 			fmt.Fprintf(w, "first error in %s %q: %v\n", r.backend, r.name, r.res.firstErr)

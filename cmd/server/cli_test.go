@@ -217,6 +217,43 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 }
 
+// TestClientsIDTokenAlg: --id-token-alg on create and update, RS256 by
+// default, an unknown algorithm refused with the client unchanged.
+func TestClientsIDTokenAlg(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "g.db")
+	decode := func(out string) clientJSON {
+		t.Helper()
+		var c clientJSON
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatalf("printed %q: %v", out, err)
+		}
+		return c
+	}
+	plain := decode(mustRunCmd(t, nil, "", "clients", "create", "--name", "Plain", "--redirect-uri", "http://127.0.0.1:9999/cb", "--db", db))
+	if plain.IDTokenAlg != "RS256" {
+		t.Errorf("default id_token_signed_response_alg %q, want RS256", plain.IDTokenAlg)
+	}
+	c := decode(mustRunCmd(t, nil, "", "clients", "create", "--name", "Shelf", "--redirect-uri", "http://127.0.0.1:9999/cb", "--id-token-alg", "ES256", "--db", db))
+	if c.IDTokenAlg != "ES256" {
+		t.Fatalf("clients create --id-token-alg ES256 printed %+v", c)
+	}
+	if c = decode(mustRunCmd(t, nil, "", "clients", "update", c.ClientID, "--id-token-alg", "EdDSA", "--db", db)); c.IDTokenAlg != "EdDSA" || c.Name != "Shelf" {
+		t.Fatalf("clients update --id-token-alg EdDSA printed %+v", c)
+	}
+	if c = decode(mustRunCmd(t, nil, "", "clients", "show", c.ClientID, "--db", db)); c.IDTokenAlg != "EdDSA" {
+		t.Fatalf("clients show after the update: %+v", c)
+	}
+	if r := runCmd(t, nil, "", "clients", "update", c.ClientID, "--id-token-alg", "HS256", "--db", db); r.err == nil || !strings.Contains(r.err.Error(), "RS256, ES256, EdDSA") {
+		t.Errorf("clients update --id-token-alg HS256: %v, want a refusal naming the algorithms", r.err)
+	}
+	if r := runCmd(t, nil, "", "clients", "create", "--name", "Bad", "--redirect-uri", "http://127.0.0.1:9999/cb", "--id-token-alg", "none", "--db", db); r.err == nil || !strings.Contains(r.err.Error(), "id_token_signed_response_alg") {
+		t.Errorf("clients create --id-token-alg none: %v, want a refusal", r.err)
+	}
+	if c = decode(mustRunCmd(t, nil, "", "clients", "show", c.ClientID, "--db", db)); c.IDTokenAlg != "EdDSA" {
+		t.Fatalf("a refused update changed the client: %+v", c)
+	}
+}
+
 func TestUsersListDelete(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "g.db")
 	env := map[string]string{"GATEHOUSE_DB": db}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,6 +225,7 @@ type clientJSON struct {
 	JWKSURI                string   `json:"jwks_uri,omitempty"`
 	RequirePAR             bool     `json:"require_pushed_authorization_requests,omitempty"`
 	DPoPBound              bool     `json:"dpop_bound_access_tokens,omitempty"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
@@ -243,6 +245,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		JWKSURI:                c.JWKSURI,
 		RequirePAR:             c.RequirePAR,
 		DPoPBound:              c.DPoPBound,
+		IDTokenAlg:             cmp.Or(c.IDTokenAlg, clients.IDTokenAlgs[0]),
 	}
 }
 
@@ -284,6 +287,7 @@ func clientsCommand() *command {
 					fs.StringVar(&reg.JWKSURI, "jwks-uri", "", "an https URL where the client publishes its JSON Web Key Set")
 					fs.BoolVar(&reg.RequirePAR, "require-par", false, "the client must use pushed authorization requests")
 					fs.BoolVar(&reg.DPoPBound, "dpop-bound", false, "every access token of the client must be DPoP-bound")
+					fs.StringVar(&reg.IDTokenAlg, "id-token-alg", clients.IDTokenAlgs[0], "the algorithm of the client's ID tokens: "+strings.Join(clients.IDTokenAlgs, ", "))
 					return func(ctx context.Context, cio cmdIO, args []string) error {
 						if err := wantArgs(args, 0, "server clients create --name N --redirect-uri U"); err != nil {
 							return err
@@ -352,8 +356,8 @@ func clientsCommand() *command {
 			},
 			{
 				name:    "update",
-				args:    "ID [--name N] [--redirect-uri U …] [--rotate-secret] [flags]",
-				summary: "rename a client, replace its redirect URIs or give it a new secret",
+				args:    "ID [--name N] [--redirect-uri U …] [--id-token-alg A] [--rotate-secret] [flags]",
+				summary: "rename a client, replace its redirect URIs, change its ID token algorithm or give it a new secret",
 				about:   "Prints the client as JSON; with --rotate-secret the new secret, which replaces\nthe old one at once, is in it (shown only now).",
 				flags: func(fs *flag.FlagSet, cfg *config) runFunc {
 					var name string
@@ -362,12 +366,19 @@ func clientsCommand() *command {
 					fs.StringVar(&name, "name", "", "the new name (default: unchanged)")
 					fs.Var(&uris, "redirect-uri", "a redirect URI, replacing all the current ones (repeat for several) (default: unchanged)")
 					fs.BoolVar(&rotate, "rotate-secret", false, "give the client a new secret")
+					var alg string
+					fs.StringVar(&alg, "id-token-alg", "", "the algorithm of the client's ID tokens: "+strings.Join(clients.IDTokenAlgs, ", ")+" (default: unchanged)")
 					return func(ctx context.Context, cio cmdIO, args []string) error {
-						if err := wantArgs(args, 1, "server clients update ID [--name N] [--redirect-uri U …] [--rotate-secret]"); err != nil {
+						if err := wantArgs(args, 1, "server clients update ID [--name N] [--redirect-uri U …] [--id-token-alg A] [--rotate-secret]"); err != nil {
 							return err
 						}
-						if name == "" && len(uris) == 0 && !rotate {
-							return errors.New("nothing to change: give --name, --redirect-uri or --rotate-secret")
+						if name == "" && len(uris) == 0 && alg == "" && !rotate {
+							return errors.New("nothing to change: give --name, --redirect-uri, --id-token-alg or --rotate-secret")
+						}
+						if alg != "" {
+							if _, err := clients.ValidateIDTokenAlg(alg); err != nil {
+								return fmt.Errorf("--id-token-alg: %w", err)
+							}
 						}
 						return withStore(ctx, cfg, func(store storage.Store) error {
 							c, err := getClient(ctx, store, args[0])
@@ -387,6 +398,12 @@ func clientsCommand() *command {
 									return err
 								}
 								audit.Record(ctx, rec, audit.Event{Type: audit.ClientUpdated, Client: c.ID, Detail: map[string]string{"changed": changed}})
+							}
+							if alg != "" {
+								if c, err = clients.SetIDTokenAlg(ctx, store, c.ID, alg, now); err != nil {
+									return err
+								}
+								audit.Record(ctx, rec, audit.Event{Type: audit.ClientUpdated, Client: c.ID, Detail: map[string]string{"changed": "id_token_signed_response_alg"}})
 							}
 							var secret string
 							if rotate {

@@ -20,6 +20,7 @@ import (
 
 	"gatehouse/accounts"
 	"gatehouse/clients"
+	"gatehouse/oauth/dpoptest"
 	"gatehouse/storage"
 )
 
@@ -37,6 +38,8 @@ const benchRedirect = "http://127.0.0.1:9000/callback"
 
 type benchServer struct {
 	h        http.Handler
+	store    storage.Store
+	issuer   string
 	app      storage.Client
 	appAuth  string // Basic credentials of app
 	svcAuth  string // Basic credentials of a client_credentials client
@@ -70,7 +73,7 @@ func newBenchServer(b *testing.B) *benchServer {
 		<-done
 	})
 
-	s := &benchServer{h: srv.http.Handler, password: "correct horse battery staple"}
+	s := &benchServer{h: srv.http.Handler, store: srv.store, issuer: srv.URL, password: "correct horse battery staple"}
 	now := time.Now()
 	user, err := accounts.Register(ctx, srv.store, "alice", s.password, now)
 	if err != nil {
@@ -224,6 +227,38 @@ func BenchmarkServerBooks(b *testing.B) {
 	})
 }
 
+// BenchmarkServerBooksDPoP is BenchmarkServerBooks with a DPoP-bound token
+// and a fresh proof per request, as cmd/bench scenario 9 sends.
+func BenchmarkServerBooksDPoP(b *testing.B) {
+	s := newBenchServer(b)
+	key := dpoptest.NewES256()
+	verifier := strings.Repeat("v", 20) + storage.NewID()
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {s.app.ID}, "redirect_uri": {benchRedirect},
+		"scope": {benchAPIScope}, "state": {storage.NewID()},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	w := s.serve("GET", "/oauth2/authorize?"+q.Encode(), nil, "Cookie", s.cookie)
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}
+	w = s.serve("POST", "/oauth2/token", form, "Authorization", s.appAuth, "DPoP", key.Build(dpoptest.Proof{Method: "POST", URL: s.issuer + "/oauth2/token"}))
+	var t benchTokens
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &t) != nil {
+		b.Fatalf("DPoP code exchange: %d %s", w.Code, w.Body)
+	}
+	benchMeasureCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			proof := key.Build(dpoptest.Proof{Method: "GET", URL: s.issuer + "/api/books", AccessToken: t.AccessToken})
+			if w := s.serve("GET", "/api/books?limit=20", nil, "Authorization", "DPoP "+t.AccessToken, "DPoP", proof); w.Code != http.StatusOK {
+				b.Errorf("list books: %d %s", w.Code, w.Body)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkServerClientCredentials is a client_credentials token request
 // with client_secret_basic.
 func BenchmarkServerClientCredentials(b *testing.B) {
@@ -240,19 +275,27 @@ func BenchmarkServerClientCredentials(b *testing.B) {
 	})
 }
 
-// BenchmarkServerCodeFlow is the returning user's flow with an ID token:
-// authorize answered from the remembered consent, then the code exchange.
+// BenchmarkServerCodeFlow is the returning user's flow with an ID token,
+// signed with each algorithm: authorize answered from the remembered
+// consent, then the code exchange.
 func BenchmarkServerCodeFlow(b *testing.B) {
-	s := newBenchServer(b)
-	benchMeasureCPU(b)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.flow("openid " + benchAPIScope); err != nil {
-				b.Error(err)
-				return
+	for _, alg := range clients.IDTokenAlgs {
+		b.Run(alg, func(b *testing.B) {
+			s := newBenchServer(b)
+			if _, err := clients.SetIDTokenAlg(context.Background(), s.store, s.app.ID, alg, time.Now()); err != nil {
+				b.Fatal(err)
 			}
-		}
-	})
+			benchMeasureCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.flow("openid " + benchAPIScope); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkServerRefresh rotates refresh tokens, one chain per goroutine.

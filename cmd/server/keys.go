@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gatehouse/oauth"
@@ -26,8 +29,8 @@ type keyJSON struct {
 	KID       string    `json:"kid"`
 	Alg       string    `json:"alg"`
 	CreatedAt time.Time `json:"created_at"`
-	// Signing: the newest key, which every instance signs ID tokens with
-	// (within a minute of a rotation).
+	// Signing: the newest key of its algorithm, which every instance signs
+	// that algorithm's ID tokens with (within a minute of a rotation).
 	Signing bool `json:"signing"`
 	Sealed  bool `json:"sealed"`
 }
@@ -39,7 +42,7 @@ func keysCommand() *command {
 		sub: []*command{
 			{
 				name:    "list",
-				summary: "print the signing keys as JSON lines, the one that signs first (never key material)",
+				summary: "print the signing keys as JSON lines, newest first (never key material)",
 				flags: func(fs *flag.FlagSet, cfg *config) runFunc {
 					return func(ctx context.Context, cio cmdIO, args []string) error {
 						if err := wantArgs(args, 0, "server keys list [flags]"); err != nil {
@@ -51,10 +54,12 @@ func keysCommand() *command {
 								return err
 							}
 							enc := json.NewEncoder(cio.stdout)
-							for i, k := range keys {
-								if err := enc.Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: i == 0, Sealed: k.Sealed}); err != nil {
+							seen := map[string]bool{}
+							for _, k := range keys {
+								if err := enc.Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: !seen[k.Algorithm], Sealed: k.Sealed}); err != nil {
 									return err
 								}
+								seen[k.Algorithm] = true
 							}
 							return nil
 						})
@@ -63,23 +68,35 @@ func keysCommand() *command {
 			},
 			{
 				name:    "rotate",
-				summary: "seal the existing keys under --secret and add a new signing key",
+				summary: "seal the existing keys under --secret and add a new signing key per algorithm",
 				flags: func(fs *flag.FlagSet, cfg *config) runFunc {
+					alg := fs.String("alg", "all", "the algorithm to rotate: "+strings.Join(oauth.IDTokenAlgs, ", ")+" or all")
 					return func(ctx context.Context, cio cmdIO, args []string) error {
-						if err := wantArgs(args, 0, "server keys rotate [flags]"); err != nil {
+						if err := wantArgs(args, 0, "server keys rotate [--alg A] [flags]"); err != nil {
 							return err
+						}
+						var algs []string
+						switch {
+						case *alg == "all":
+						case slices.Contains(oauth.IDTokenAlgs, *alg):
+							algs = []string{*alg}
+						default:
+							return fmt.Errorf("--alg %q: use %s or all", *alg, strings.Join(oauth.IDTokenAlgs, ", "))
 						}
 						secret, old, err := loadSecrets(*cfg)
 						if err != nil {
 							return err
 						}
 						return withStore(ctx, cfg, func(store storage.Store) error {
-							k, err := oauth.RotateSigningKey(ctx, store, signingKeySealKeys(secret, old))
-							if err != nil {
-								return err
+							created, err := oauth.RotateSigningKey(ctx, store, signingKeySealKeys(secret, old), algs...)
+							rec, enc := cliAudit(store, cio.stderr), json.NewEncoder(cio.stdout)
+							for _, k := range created {
+								auditKeyRotation(ctx, rec, k.ID)
+								if err := enc.Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: true, Sealed: k.Sealed}); err != nil {
+									return err
+								}
 							}
-							auditKeyRotation(ctx, cliAudit(store, cio.stderr), k.ID)
-							return json.NewEncoder(cio.stdout).Encode(keyJSON{KID: k.ID, Alg: k.Algorithm, CreatedAt: k.CreatedAt, Signing: true, Sealed: k.Sealed})
+							return err
 						})
 					}
 				},

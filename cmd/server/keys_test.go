@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,23 +133,31 @@ func TestSigningKeySealing(t *testing.T) {
 	t.Run("resealed under a new secret", func(t *testing.T) {
 		srv := newTestServer(t, "--db", path, "--secret", rotatedSecret, "--old-secrets", testSecret)
 		after := storedKeys(t, path)
-		if len(after) != 1 || after[0].id != before[0].id {
-			t.Fatalf("keys after rotating the secret: %+v, want the same one key", after)
+		if len(after) != len(before) || len(after) != 3 {
+			t.Fatalf("%d keys after rotating the secret, want the same %d (one per algorithm)", len(after), len(before))
 		}
-		if bytes.Equal(after[0].raw, before[0].raw) {
-			t.Fatal("the key was not sealed again under the new secret")
+		for i := range after {
+			if after[i].id != before[i].id {
+				t.Fatalf("key %d is %s after rotating the secret, want %s", i, after[i].id, before[i].id)
+			}
+			if bytes.Equal(after[i].raw, before[i].raw) {
+				t.Fatalf("key %s was not sealed again under the new secret", after[i].id)
+			}
 		}
 		wantSealed(t, after, jwksModuli(t, srv.URL))
 	})
 	t.Run("the new secret alone opens it", func(t *testing.T) {
 		srv := newTestServer(t, "--db", path, "--secret", rotatedSecret)
-		if _, ok := jwksModuli(t, srv.URL)[before[0].id]; !ok {
-			t.Fatal("the server does not publish the resealed key")
+		published := jwksModuli(t, srv.URL)
+		for _, k := range before {
+			if _, ok := published[k.id]; !ok {
+				t.Fatalf("the server does not publish the resealed key %s", k.id)
+			}
 		}
 	})
 	t.Run("a wrong secret is a clear start-up error", func(t *testing.T) {
 		err := startError(t, "--db", path, "--secret", testSecret)
-		if err == nil || !strings.Contains(err.Error(), "does not open") || !strings.Contains(err.Error(), before[0].id) {
+		if err == nil || !strings.Contains(err.Error(), "does not open") || !slices.ContainsFunc(before, func(k storedKey) bool { return strings.Contains(err.Error(), k.id) }) {
 			t.Fatalf("start with a secret that does not open the key: %v, want an error naming the key", err)
 		}
 	})
@@ -179,8 +188,14 @@ func TestPlaintextSigningKeySealedOnStart(t *testing.T) {
 
 	srv := newTestServer(t, "--db", path)
 	moduli := jwksModuli(t, srv.URL)
-	if len(moduli) != 1 || !bytes.Equal(moduli[old.ID], priv.N.Bytes()) {
-		t.Fatalf("JWKS %v: want exactly the key that was stored in clear", moduli)
+	rsaKeys := 0
+	for _, n := range moduli {
+		if len(n) > 0 {
+			rsaKeys++
+		}
+	}
+	if rsaKeys != 1 || !bytes.Equal(moduli[old.ID], priv.N.Bytes()) {
+		t.Fatalf("JWKS %v: want exactly the RSA key that was stored in clear", moduli)
 	}
 	wantSealed(t, storedKeys(t, path), moduli)
 }
@@ -234,29 +249,45 @@ func TestKeysCommand(t *testing.T) {
 	}
 	first := idToken(a)
 
-	keys := listKeys(t, path)
-	if len(keys) != 1 || !keys[0].Signing || keys[0].Alg != "RS256" || !keys[0].Sealed || keys[0].CreatedAt.IsZero() {
-		t.Fatalf("keys list before rotating: %+v, want one sealed RS256 key that signs", keys)
+	all := listKeys(t, path)
+	var algs []string
+	for _, k := range all {
+		if !k.Signing || !k.Sealed || k.CreatedAt.IsZero() {
+			t.Fatalf("keys list before rotating: %+v, want sealed keys that sign", all)
+		}
+		algs = append(algs, k.Alg)
 	}
-	out, err := runInProcess(t, "keys", "rotate", "--db", path, "--secret", testSecret)
+	if slices.Sort(algs); !slices.Equal(algs, []string{"ES256", "EdDSA", "RS256"}) {
+		t.Fatalf("keys list before rotating: %+v, want one key per algorithm", all)
+	}
+	keys := all[slices.IndexFunc(all, func(k keyJSON) bool { return k.Alg == "RS256" }):][:1]
+	out, err := runInProcess(t, "keys", "rotate", "--alg", "RS256", "--db", path, "--secret", testSecret)
 	if err != nil {
 		t.Fatalf("keys rotate: %v", err)
 	}
 	var rotated keyJSON
-	if err := json.Unmarshal([]byte(out), &rotated); err != nil || rotated.KID == "" || rotated.KID == keys[0].KID {
-		t.Fatalf("keys rotate printed %q (%v), want the new key", out, err)
+	if err := json.Unmarshal([]byte(out), &rotated); err != nil || rotated.KID == "" || rotated.KID == keys[0].KID || rotated.Alg != "RS256" {
+		t.Fatalf("keys rotate --alg RS256 printed %q (%v), want the new RS256 key", out, err)
 	}
 	after := listKeys(t, path)
-	if len(after) != 2 || after[0].KID != rotated.KID || !after[0].Signing || after[1].KID != keys[0].KID || after[1].Signing {
-		t.Fatalf("keys list after rotating: %+v, want the new key signing, then the old one", after)
+	if len(after) != 4 || after[0].KID != rotated.KID || !after[0].Signing {
+		t.Fatalf("keys list after rotating: %+v, want the new key first, signing", after)
+	}
+	for _, k := range after[1:] {
+		if k.Signing != (k.Alg != "RS256") {
+			t.Fatalf("keys list after rotating RS256: %+v, want the old RS256 key no longer signing and the others still", after)
+		}
 	}
 	wantSealed(t, storedKeys(t, path), nil)
 
 	if _, err := runInProcess(t, "keys", "rotate", "--db", path, "--secret", rotatedSecret); err == nil || !strings.Contains(err.Error(), "does not open") {
 		t.Fatalf("keys rotate with a secret that does not open the current key: %v, want a refusal", err)
 	}
-	if n := len(listKeys(t, path)); n != 2 {
-		t.Fatalf("%d keys after the refused rotation, want 2", n)
+	if _, err := runInProcess(t, "keys", "rotate", "--alg", "HS256", "--db", path, "--secret", testSecret); err == nil || !strings.Contains(err.Error(), "RS256, ES256, EdDSA or all") {
+		t.Fatalf("keys rotate --alg HS256: %v, want a refusal naming the algorithms", err)
+	}
+	if n := len(listKeys(t, path)); n != 4 {
+		t.Fatalf("%d keys after the refused rotations, want 4", n)
 	}
 
 	// An instance started now signs with the new key; the running one
@@ -291,8 +322,8 @@ func TestKeysRotateAfterLeak(t *testing.T) {
 		t.Fatalf("keys rotate with the new and the old secret: %v", err)
 	}
 	srv := newTestServer(t, "--db", path, "--secret", rotatedSecret)
-	if n := len(jwksModuli(t, srv.URL)); n != 2 {
-		t.Fatalf("JWKS has %d keys, want the fresh one and the former one", n)
+	if n := len(jwksModuli(t, srv.URL)); n != 6 {
+		t.Fatalf("JWKS has %d keys, want the fresh one and the former one of each algorithm", n)
 	}
 	wantSealed(t, storedKeys(t, path), nil)
 }

@@ -63,19 +63,23 @@ func signedIn(t *testing.T, b *browser, conf *oauth2.Config) bool {
 	return true
 }
 
-// signIDToken makes an ID token with the server's own signing key, as
-// forging one would need; the test reads the key from the database.
+// signIDToken makes an ID token with the server's own RS256 signing key,
+// as forging one would need; the test reads the key from the database.
 func signIDToken(t *testing.T, srv *testServer, claims jwt.Claims) string {
 	t.Helper()
 	keys, err := srv.store.ListSigningKeys(context.Background())
-	if err != nil || len(keys) == 0 {
+	if err != nil {
 		t.Fatalf("signing keys: %v", err)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(openSigningKey(t, keys[0]))
+	i := slices.IndexFunc(keys, func(k storage.SigningKey) bool { return k.Algorithm == "RS256" })
+	if i < 0 {
+		t.Fatal("no RS256 signing key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(openSigningKey(t, keys[i]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signWith(t, k, keys[0].ID, claims)
+	return signWith(t, k, keys[i].ID, claims)
 }
 
 // openSigningKey unseals a stored signing key as the server does: AES-GCM
@@ -138,6 +142,23 @@ func TestLogout(t *testing.T) {
 		}
 		if signedIn(t, b, conf) {
 			t.Fatal("still signed in after sign-out")
+		}
+	})
+	t.Run("ES256 and EdDSA hints", func(t *testing.T) {
+		for _, alg := range []string{"ES256", "EdDSA"} {
+			reg := createReg(alg + " app")
+			reg.PostLogoutRedirectURIs, reg.IDTokenAlg = []string{logoutReturn}, alg
+			c, secret := srv.mustCreateClient(t, reg)
+			conf := srv.oauthConfig(c, secret, oidc.ScopeOpenID)
+			b, idToken := signInWithIDToken(t, srv, conf, c.ID, "alice")
+			resp, body := b.get(logoutURL(url.Values{"id_token_hint": {idToken}, "post_logout_redirect_uri": {logoutReturn}, "state": {alg}}))
+			wantStatus(t, resp, body, http.StatusSeeOther)
+			if loc := resp.Header.Get("Location"); loc != logoutReturn+"?state="+alg {
+				t.Fatalf("%s: Location = %q", alg, loc)
+			}
+			if signedIn(t, b, conf) {
+				t.Fatalf("%s: still signed in after sign-out", alg)
+			}
 		}
 	})
 	t.Run("POST works like GET", func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -18,24 +19,22 @@ import (
 	"gatehouse/clients"
 )
 
-// TestOpenIDConnect verifies an ID token the way a relying party does:
-// go-oidc discovers the issuer, fetches the JWKS and checks the signature,
-// audience and nonce; UserInfo answers for the same subject.
+// TestOpenIDConnect verifies an ID token the way a relying party does, for
+// a client of each ID token algorithm: go-oidc discovers the issuer,
+// fetches the JWKS and checks the signature, audience and nonce; UserInfo
+// answers for the same subject.
 func TestOpenIDConnect(t *testing.T) {
 	srv := newTestServer(t)
 	alice := srv.mustCreateUser(t, "alice", "correct horse battery")
-	c, secret := srv.mustCreateClient(t, clients.Registration{RedirectURIs: []string{"http://127.0.0.1:9999/callback"}})
 	ctx := context.Background()
-
 	provider, err := oidc.NewProvider(ctx, srv.URL)
 	if err != nil {
 		t.Fatalf("discover: %v", err)
 	}
-	conf := srv.oauthConfig(c, secret, oidc.ScopeOpenID, "profile")
-	conf.Endpoint = provider.Endpoint()
-	verifier := provider.Verifier(&oidc.Config{ClientID: c.ID})
 
-	idToken := func(t *testing.T) (*oidc.IDToken, *oauth2.Token, string) {
+	// idToken runs the code flow for a client and returns the verified ID
+	// token and the header algorithm it was signed with.
+	idToken := func(t *testing.T, verifier *oidc.IDTokenVerifier, conf *oauth2.Config) (*oidc.IDToken, *oauth2.Token, string) {
 		t.Helper()
 		nonce, pkce := newState(t), oauth2.GenerateVerifier()
 		back := newBrowser(t, srv.URL).signInAndAuthorize(conf.AuthCodeURL(newState(t), oidc.Nonce(nonce), oauth2.S256ChallengeOption(pkce)), "alice", "correct horse battery", "allow")
@@ -48,50 +47,107 @@ func TestOpenIDConnect(t *testing.T) {
 		if err != nil {
 			t.Fatalf("verify ID token: %v", err)
 		}
-		return id, tok, nonce
+		if id.Nonce != nonce || id.Subject != alice.ID || id.Issuer != srv.URL {
+			t.Fatalf("ID token nonce=%q sub=%q iss=%q, want %q %q %q", id.Nonce, id.Subject, id.Issuer, nonce, alice.ID, srv.URL)
+		}
+		return id, tok, raw
 	}
 
-	id, tok, nonce := idToken(t)
-	if id.Nonce != nonce || id.Subject != alice.ID || id.Issuer != srv.URL {
-		t.Fatalf("ID token nonce=%q sub=%q iss=%q, want %q %q %q", id.Nonce, id.Subject, id.Issuer, nonce, alice.ID, srv.URL)
+	type issued struct {
+		alg, clientID, raw string
+		conf               *oauth2.Config
 	}
-	if err := id.VerifyAccessToken(tok.AccessToken); err != nil {
-		t.Fatalf("at_hash: %v", err)
+	var tokens []issued
+	for _, alg := range clients.IDTokenAlgs {
+		t.Run(alg, func(t *testing.T) {
+			c, secret := srv.mustCreateClient(t, clients.Registration{RedirectURIs: []string{"http://127.0.0.1:9999/callback"}, IDTokenAlg: alg})
+			conf := srv.oauthConfig(c, secret, oidc.ScopeOpenID, "profile")
+			conf.Endpoint = provider.Endpoint()
+			// Accepting only alg proves the token is signed with it.
+			verifier := provider.Verifier(&oidc.Config{ClientID: c.ID, SupportedSigningAlgs: []string{alg}})
+			id, tok, raw := idToken(t, verifier, conf)
+			tokens = append(tokens, issued{alg, c.ID, raw, conf})
+			if alg == "EdDSA" {
+				if id.AccessTokenHash != "" {
+					t.Errorf("EdDSA ID token has at_hash %q, which fosite hashes with SHA-256 rather than Ed25519's SHA-512", id.AccessTokenHash)
+				}
+			} else if err := id.VerifyAccessToken(tok.AccessToken); err != nil {
+				t.Fatalf("at_hash: %v", err)
+			}
+			var claims struct {
+				AuthTime          int64  `json:"auth_time"`
+				PreferredUsername string `json:"preferred_username"`
+			}
+			if err := id.Claims(&claims); err != nil {
+				t.Fatal(err)
+			}
+			if claims.AuthTime == 0 || time.Since(time.Unix(claims.AuthTime, 0)) > time.Minute || claims.PreferredUsername != "alice" {
+				t.Fatalf("claims %+v: want a recent auth_time and preferred_username alice", claims)
+			}
+			info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+			if err != nil {
+				t.Fatalf("userinfo: %v", err)
+			}
+			if info.Subject != alice.ID {
+				t.Fatalf("userinfo sub %q, want %q", info.Subject, alice.ID)
+			}
+			other := provider.Verifier(&oidc.Config{ClientID: "another-client", SupportedSigningAlgs: []string{alg}})
+			if _, err := other.Verify(ctx, raw); err == nil {
+				t.Fatal("an ID token for one client verified for another")
+			}
+		})
 	}
-	var claims struct {
-		AuthTime          int64  `json:"auth_time"`
-		PreferredUsername string `json:"preferred_username"`
-	}
-	if err := id.Claims(&claims); err != nil {
-		t.Fatal(err)
-	}
-	if claims.AuthTime == 0 || time.Since(time.Unix(claims.AuthTime, 0)) > time.Minute || claims.PreferredUsername != "alice" {
-		t.Fatalf("claims %+v: want a recent auth_time and preferred_username alice", claims)
+	if t.Failed() {
+		return
 	}
 
-	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-	if err != nil {
-		t.Fatalf("userinfo: %v", err)
-	}
-	if info.Subject != alice.ID {
-		t.Fatalf("userinfo sub %q, want %q", info.Subject, alice.ID)
+	type jwk struct{ Kid, Alg, Use, Kty, Crv string }
+	jwksByAlg := func(t *testing.T) map[string][]jwk {
+		t.Helper()
+		var jwks struct{ Keys []jwk }
+		getJSON(t, srv.URL+"/.well-known/jwks.json", &jwks)
+		by := map[string][]jwk{}
+		for _, k := range jwks.Keys {
+			if k.Kid == "" || k.Use != "sig" {
+				t.Errorf("JWKS key %+v: want a kid and use sig", k)
+			}
+			by[k.Alg] = append(by[k.Alg], k)
+		}
+		return by
 	}
 
-	t.Run("audience is checked", func(t *testing.T) {
-		other := provider.Verifier(&oidc.Config{ClientID: "another-client"})
-		if _, err := other.Verify(ctx, tok.Extra("id_token").(string)); err == nil {
-			t.Fatal("an ID token for one client verified for another")
+	t.Run("JWKS", func(t *testing.T) {
+		want := map[string]jwk{"RS256": {Alg: "RS256", Use: "sig", Kty: "RSA"}, "ES256": {Alg: "ES256", Use: "sig", Kty: "EC", Crv: "P-256"}, "EdDSA": {Alg: "EdDSA", Use: "sig", Kty: "OKP", Crv: "Ed25519"}}
+		by := jwksByAlg(t)
+		if len(by) != len(want) {
+			t.Fatalf("JWKS algorithms %v, want one key each of RS256, ES256 and EdDSA", by)
+		}
+		for alg, w := range want {
+			if len(by[alg]) != 1 {
+				t.Fatalf("JWKS has %d %s keys, want 1", len(by[alg]), alg)
+			}
+			got := by[alg][0]
+			got.Kid = ""
+			if got != w {
+				t.Errorf("JWKS %s key %+v, want %+v", alg, got, w)
+			}
 		}
 	})
 
 	t.Run("key rotation keeps old tokens verifiable", func(t *testing.T) {
+		if err := srv.oauth.RotateSigningKey(ctx, "ES256"); err != nil {
+			t.Fatal(err)
+		}
+		if by := jwksByAlg(t); len(by["ES256"]) != 2 || len(by["RS256"]) != 1 || len(by["EdDSA"]) != 1 {
+			t.Fatalf("JWKS after rotating ES256: %v, want two ES256 keys and one of each other", by)
+		}
 		if err := srv.oauth.RotateSigningKey(ctx); err != nil {
 			t.Fatal(err)
 		}
-		var jwks struct{ Keys []struct{ Kid string } }
-		getJSON(t, srv.URL+"/.well-known/jwks.json", &jwks)
-		if len(jwks.Keys) != 2 {
-			t.Fatalf("JWKS has %d keys after rotation, want the new and the old", len(jwks.Keys))
+		for alg, keys := range jwksByAlg(t) {
+			if want := map[string]int{"ES256": 3, "RS256": 2, "EdDSA": 2}[alg]; len(keys) != want {
+				t.Fatalf("JWKS has %d %s keys after rotating all, want %d", len(keys), alg, want)
+			}
 		}
 		// A fresh verifier fetches the new JWKS: both the old and the new
 		// tokens verify.
@@ -99,15 +155,32 @@ func TestOpenIDConnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := fresh.Verifier(&oidc.Config{ClientID: c.ID})
-		if _, err := v.Verify(ctx, tok.Extra("id_token").(string)); err != nil {
-			t.Fatalf("token signed before rotation: %v", err)
-		}
-		id2, _, _ := idToken(t)
-		if _, err := v.Verify(ctx, id2.AccessTokenHash); err == nil {
-			t.Fatal("garbage verified")
+		for _, tok := range tokens {
+			v := fresh.Verifier(&oidc.Config{ClientID: tok.clientID, SupportedSigningAlgs: []string{tok.alg}})
+			if _, err := v.Verify(ctx, tok.raw); err != nil {
+				t.Fatalf("%s token signed before rotation: %v", tok.alg, err)
+			}
+			_, _, raw := idToken(t, v, tok.conf)
+			if before, after := jwtKID(t, tok.raw), jwtKID(t, raw); before == after {
+				t.Errorf("%s: the ID token issued after rotation is still signed with key %s", tok.alg, before)
+			}
 		}
 	})
+}
+
+// jwtKID is the kid in a compact JWS's header.
+func jwtKID(t *testing.T, raw string) string {
+	t.Helper()
+	header, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Kid string }
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
 }
 
 func getJSON(t *testing.T, u string, v any) *http.Response {
@@ -133,6 +206,7 @@ func TestDiscovery(t *testing.T) {
 		}
 		for key, want := range map[string][]string{
 			"response_types_supported":                         {"code"},
+			"id_token_signing_alg_values_supported":            {"RS256", "ES256", "EdDSA"},
 			"code_challenge_methods_supported":                 {"S256"},
 			"grant_types_supported":                            {"authorization_code", "refresh_token", "client_credentials", clients.GrantDeviceCode},
 			"token_endpoint_auth_methods_supported":            {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},

@@ -262,6 +262,7 @@ var clientTests = []test{
 			RedirectURIs: []string{"com.example.app:/cb"},
 			Scopes:       []string{"books:read"},
 			GrantTypes:   []string{"authorization_code"},
+			IDTokenAlg:   "ES256",
 			CreatedAt:    at(time.Second),
 			UpdatedAt:    at(2 * time.Second),
 		}
@@ -301,14 +302,15 @@ var clientTests = []test{
 			RedirectURIs: []string{"https://new.example/cb"},
 			Scopes:       []string{"books:write"},
 			GrantTypes:   []string{"client_credentials"},
+			IDTokenAlg:   "EdDSA",
 			CreatedAt:    at(time.Hour),
 			UpdatedAt:    at(time.Minute),
 		}
 		mustOK(t, "UpdateClient", s.UpdateClient(t.Context(), update))
 
 		want := c
-		want.Name, want.RedirectURIs, want.Scopes, want.GrantTypes, want.UpdatedAt =
-			update.Name, update.RedirectURIs, update.Scopes, update.GrantTypes, update.UpdatedAt
+		want.Name, want.RedirectURIs, want.Scopes, want.GrantTypes, want.IDTokenAlg, want.UpdatedAt =
+			update.Name, update.RedirectURIs, update.Scopes, update.GrantTypes, update.IDTokenAlg, update.UpdatedAt
 		got, err := s.GetClient(t.Context(), c.ID)
 		mustOK(t, "GetClient", err)
 		if diff := cmp.Diff(want, got); diff != "" {

@@ -10,12 +10,12 @@ import (
 )
 
 const clientColumns = `id, owner_id, name, secret_hash, public, redirect_uris, scopes, grant_types, origin, created_at, updated_at, post_logout_redirect_uris,
-	token_endpoint_auth_method, jwks, jwks_uri, require_par, dpop_bound`
+	token_endpoint_auth_method, jwks, jwks_uri, require_par, dpop_bound, id_token_signed_response_alg`
 
 var (
-	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qCreateClient = newQuery(`INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qGetClient    = newQuery(`SELECT ` + clientColumns + ` FROM clients WHERE id = ?`)
-	qUpdateClient = newQuery(`UPDATE clients SET name = ?, redirect_uris = ?, scopes = ?, grant_types = ?, updated_at = ?, post_logout_redirect_uris = ? WHERE id = ?`)
+	qUpdateClient = newQuery(`UPDATE clients SET name = ?, redirect_uris = ?, scopes = ?, grant_types = ?, updated_at = ?, post_logout_redirect_uris = ?, id_token_signed_response_alg = ? WHERE id = ?`)
 	qSetSecret    = newQuery(`UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?`)
 	// Grants and tokens go with the client: their foreign keys cascade.
 	qDeleteClient   = newQuery(`DELETE FROM clients WHERE id = ?`)
@@ -27,7 +27,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	_, err := s.exec(ctx, qCreateClient, c.ID, nullString(c.OwnerID), c.Name, c.SecretHash, c.Public,
 		encodeList(c.RedirectURIs), encodeList(c.Scopes), encodeList(c.GrantTypes), string(c.Origin),
 		s.time(c.CreatedAt), s.time(c.UpdatedAt), encodeList(c.PostLogoutRedirectURIs),
-		c.AuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.DPoPBound)
+		c.AuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.DPoPBound, c.IDTokenAlg)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, s.d.translate(err))
 	}
@@ -43,10 +43,10 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 }
 
 // UpdateClient changes c's name, redirect URIs, scopes, grant types,
-// post-logout redirect URIs and updated_at. The owner, the kind, the origin and the secret stay.
+// post-logout redirect URIs, ID token algorithm and updated_at. The owner, the kind, the origin and the secret stay.
 func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	err := s.execOne(ctx, qUpdateClient, c.Name, encodeList(c.RedirectURIs), encodeList(c.Scopes),
-		encodeList(c.GrantTypes), s.time(c.UpdatedAt), encodeList(c.PostLogoutRedirectURIs), c.ID)
+		encodeList(c.GrantTypes), s.time(c.UpdatedAt), encodeList(c.PostLogoutRedirectURIs), c.IDTokenAlg, c.ID)
 	if err != nil {
 		return fmt.Errorf("update client %q: %w", c.ID, err)
 	}
@@ -111,7 +111,7 @@ func scanClient(row scanner) (storage.Client, error) {
 	err := row.Scan(&c.ID, &owner, &c.Name, &c.SecretHash, &c.Public,
 		listDest{&c.RedirectURIs}, listDest{&c.Scopes}, listDest{&c.GrantTypes}, &c.Origin,
 		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, listDest{&c.PostLogoutRedirectURIs},
-		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.DPoPBound)
+		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.DPoPBound, &c.IDTokenAlg)
 	c.OwnerID = owner.String
 	if len(c.PostLogoutRedirectURIs) == 0 {
 		// Clients from before migration 0006 hold "[]"; none is nil, as
