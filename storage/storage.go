@@ -215,6 +215,9 @@ type Session struct {
 	ExpiresAt time.Time
 	UserAgent string
 	Address   string
+	// AMR are the RFC 8176 methods the user signed in with ("pwd", "otp",
+	// "mfa"...); nil for sessions from before they were recorded.
+	AMR []string
 }
 
 // LoginLimit is one count a sign-in attempt must stay under: fewer than Max

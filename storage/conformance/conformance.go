@@ -1095,7 +1095,7 @@ func newSession(u storage.User, created time.Time) storage.Session {
 	return storage.Session{
 		IDHash: storage.NewID(), UserID: u.ID, Username: u.Username,
 		CreatedAt: created, LastSeenAt: created, ExpiresAt: created.Add(12 * time.Hour),
-		UserAgent: "Mozilla/5.0", Address: "2001:db8::1",
+		UserAgent: "Mozilla/5.0", Address: "2001:db8::1", AMR: []string{"pwd", "otp", "mfa"},
 	}
 }
 
