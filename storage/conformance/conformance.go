@@ -34,6 +34,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Email", emailTests},
 		{"LoginReservations", loginReservationTests},
 		{"Sessions", sessionTests},
+		{"TwoStep", twoStepTests},
 		{"DeviceCodes", deviceTests},
 		{"RefreshGrace", graceTests},
 		{"PostLogoutRedirectURIs", logoutTests},
