@@ -34,6 +34,16 @@ var activityWords = map[audit.Type]string{
 	audit.EmailChanged:        "Changed the email address",
 	audit.EmailVerified:       "Confirmed the email address",
 	audit.PasswordReset:       "Reset the password by email; signed out everywhere",
+
+	audit.MFAEnabled:               "Turned on the authenticator app",
+	audit.MFADisabled:              "Turned off the authenticator app",
+	audit.MFAReset:                 "The server's operator removed the second sign-in step",
+	audit.RecoveryCodesRegenerated: "Made new recovery codes",
+}
+
+// failureWords say why a sign-in was refused, by the event's reason.
+var failureWords = map[string]string{
+	"wrong_code": "Sign-in refused: wrong code",
 }
 
 // security is GET /account/security.
@@ -43,7 +53,22 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
 		return
 	}
+	h.renderSecurity(w, r, user, http.StatusOK, nil)
+}
+
+// renderSecurity shows the security page with status; edit, when set,
+// adds what just happened to its sections.
+func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, user Identity, status int, edit func(*templates.SecurityView)) {
 	view := templates.SecurityView{Page: h.NewPage(r, "Security")}
+	if h.TwoStep != nil {
+		s, err := h.totpSection(r, user)
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "load authenticator app", "err", err)
+			http.Error(w, "Your account could not be loaded. Please try again.", http.StatusInternalServerError)
+			return
+		}
+		view.TOTP = s
+	}
 	if h.Email != nil {
 		u, err := h.Email.Store.GetUser(r.Context(), user.UserID)
 		if err != nil {
@@ -63,8 +88,11 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		}
 		view.Activity = h.activity(r.Context(), events)
 	}
+	if edit != nil {
+		edit(&view)
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	h.render(w, r, http.StatusOK, templates.Security(view))
+	h.render(w, r, status, templates.Security(view))
 }
 
 func (h *Handler) activity(ctx context.Context, events []audit.Event) []templates.ActivityEntry {
@@ -74,6 +102,9 @@ func (h *Handler) activity(ctx context.Context, events []audit.Event) []template
 		what, ok := activityWords[e.Type]
 		if !ok {
 			what = string(e.Type)
+		}
+		if why, ok := failureWords[e.Detail["reason"]]; ok && e.Type == audit.SignInFailed {
+			what = why
 		}
 		app := e.Detail["name"]
 		if e.Client != "" && app == "" {
