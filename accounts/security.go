@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"gatehouse/audit"
 	"gatehouse/storage"
@@ -105,6 +106,9 @@ func (h *Handler) activity(ctx context.Context, events []audit.Event) []template
 		}
 		if why, ok := failureWords[e.Detail["reason"]]; ok && e.Type == audit.SignInFailed {
 			what = why
+		}
+		if e.Type == audit.SignIn && strings.Contains(e.Detail["amr"], AMRMFA) {
+			what = "Signed in with a password and a code"
 		}
 		app := e.Detail["name"]
 		if e.Client != "" && app == "" {

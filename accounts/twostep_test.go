@@ -288,3 +288,36 @@ func TestCodeStepThrottle(t *testing.T) {
 		t.Fatalf("right code after five wrong ones: %d Retry-After %q %.300s, want 429", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 }
+
+// TestTwoStepReseal: after the system secret changes, a start seals the
+// app secrets again under the new one, so the old one can be retired.
+func TestTwoStepReseal(t *testing.T) {
+	ctx := t.Context()
+	store := openStore(t)
+	c := &clock{time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)}
+	old, _ := accounts.NewTwoStep(store, [][]byte{sealKey(1)}, c.now)
+	alice, err := accounts.Register(ctx, store, "alice", "correct horse battery", c.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, _ := old.NewSetup(alice.ID, alice.Username)
+	if _, err := old.Confirm(ctx, alice.ID, setup.Token, codeAt(t, setup.Secret, c.t)); err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := accounts.NewTwoStep(store, [][]byte{sealKey(9)}, c.now)
+	if n, bad, err := stranger.Reseal(ctx); err != nil || n != 0 || bad != 1 {
+		t.Fatalf("Reseal with an unrelated secret = %d, %d, %v; want 0 resealed, 1 unsealable", n, bad, err)
+	}
+	rotated, _ := accounts.NewTwoStep(store, [][]byte{sealKey(2), sealKey(1)}, c.now)
+	if n, bad, err := rotated.Reseal(ctx); err != nil || n != 1 || bad != 0 {
+		t.Fatalf("Reseal = %d, %d, %v; want 1 resealed", n, bad, err)
+	}
+	if n, _, err := rotated.Reseal(ctx); err != nil || n != 0 {
+		t.Fatalf("second Reseal = %d, %v; want nothing left to do", n, err)
+	}
+	retired, _ := accounts.NewTwoStep(store, [][]byte{sealKey(2)}, c.now)
+	c.t = c.t.Add(30 * time.Second)
+	if _, err := retired.Check(ctx, alice.ID, codeAt(t, setup.Secret, c.t)); err != nil {
+		t.Fatalf("Check with the old secret retired: %v", err)
+	}
+}
