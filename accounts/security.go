@@ -31,6 +31,7 @@ var activityWords = map[audit.Type]string{
 	audit.ClientSecretRotated: "Created a new app secret",
 	audit.ClientDeleted:       "Deleted an app",
 	audit.RefreshTokenReused:  "An app's old token was used again; its access was revoked",
+	audit.UserCreated:         "Created the account",
 	audit.UserDisabled:        "Account disabled",
 	audit.EmailChanged:        "Changed the email address",
 	audit.EmailVerified:       "Confirmed the email address",

@@ -29,6 +29,7 @@ const (
 	ClientDeleted       Type = "client_deleted"
 	RefreshTokenReused  Type = "refresh_token_reused"
 	SigningKeyRotated   Type = "signing_key_rotated"
+	UserCreated         Type = "user_created"
 	UserDeleted         Type = "user_deleted"
 	UserDisabled        Type = "user_disabled"
 	EmailChanged        Type = "email_changed"

@@ -237,6 +237,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		TrustedProxies:   cfg.TrustedProxies,
 		Now:              now,
 		FailedLogins:     m.failedLogins,
+		ThrottledLogins:  m.throttled,
 		Email:            emailPages,
 		Audit:            auditLog,
 		Activity:         store,
