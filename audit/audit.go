@@ -46,7 +46,7 @@ const (
 // Types lists every Type, for metrics that show a zero before the first
 // event.
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
-	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserDeleted, UserDisabled,
+	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserCreated, UserDeleted, UserDisabled,
 	EmailChanged, EmailVerified, PasswordReset, MFAEnabled, MFADisabled, MFAReset, RecoveryCodesRegenerated}
 
 // Actors that are not a user id.
