@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"gatehouse/audit"
 	"gatehouse/storage"
@@ -38,6 +39,17 @@ var activityWords = map[audit.Type]string{
 	audit.PasswordChanged:     "Changed the password; signed out everywhere else",
 	audit.SessionsEnded:       "Signed out other sessions",
 	audit.UserEnabled:         "Account enabled again",
+
+	audit.MFAEnabled:               "Turned on the authenticator app",
+	audit.MFADisabled:              "Turned off the authenticator app",
+	audit.MFAReset:                 "The server's operator removed the second sign-in step",
+	audit.RecoveryCodesRegenerated: "Made new recovery codes",
+}
+
+// failureWords say why a sign-in was refused, by the event's reason.
+var failureWords = map[string]string{
+	"wrong_code":   "Sign-in refused: wrong code",
+	reasonDisabled: "Sign-in refused: the account is disabled",
 }
 
 // security is GET /account/security.
@@ -46,13 +58,22 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.showSecurity(w, r, id, http.StatusOK, func(*templates.SecurityView) {})
+	h.showSecurity(w, r, id, http.StatusOK, nil)
 }
 
-// showSecurity renders the page with every section; the forms posted from
-// it show their outcome on it through edit.
+// showSecurity renders the page with every section and status; the forms
+// posted from it show their outcome on it through edit, when set.
 func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request, user Identity, status int, edit func(*templates.SecurityView)) {
 	view := templates.SecurityView{Page: h.NewPage(r, "Security")}
+	if h.TwoStep != nil {
+		s, err := h.totpSection(r, user)
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "load authenticator app", "err", err)
+			http.Error(w, "Your account could not be loaded. Please try again.", http.StatusInternalServerError)
+			return
+		}
+		view.TOTP = s
+	}
 	if h.Email != nil {
 		u, err := h.Email.Store.GetUser(r.Context(), user.UserID)
 		if err != nil {
@@ -79,7 +100,9 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request, user Iden
 		}
 		view.Activity = h.activity(r.Context(), events)
 	}
-	edit(&view)
+	if edit != nil {
+		edit(&view)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	h.render(w, r, status, templates.Security(view))
 }
@@ -92,8 +115,11 @@ func (h *Handler) activity(ctx context.Context, events []audit.Event) []template
 		if !ok {
 			what = string(e.Type)
 		}
-		if e.Type == audit.SignInFailed && e.Detail["reason"] == reasonDisabled {
-			what = "Sign-in refused: the account is disabled"
+		if why, ok := failureWords[e.Detail["reason"]]; ok && e.Type == audit.SignInFailed {
+			what = why
+		}
+		if e.Type == audit.SignIn && strings.Contains(e.Detail["amr"], AMRMFA) {
+			what = "Signed in with a password and a code"
 		}
 		app := e.Detail["name"]
 		if e.Client != "" && app == "" {

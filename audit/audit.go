@@ -38,13 +38,20 @@ const (
 	PasswordChanged     Type = "password_changed"
 	SessionsEnded       Type = "sessions_ended"
 	UserEnabled         Type = "user_enabled"
+	// An authenticator app turned on or off by its user; reset by the
+	// operator (server users reset-mfa) is MFAReset.
+	MFAEnabled               Type = "mfa_enabled"
+	MFADisabled              Type = "mfa_disabled"
+	MFAReset                 Type = "mfa_reset"
+	RecoveryCodesRegenerated Type = "recovery_codes_regenerated"
 )
 
 // Types lists every Type, for metrics that show a zero before the first
 // event.
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
 	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserCreated, UserDeleted, UserDisabled,
-	EmailChanged, EmailVerified, PasswordReset, PasswordChanged, SessionsEnded, UserEnabled}
+	EmailChanged, EmailVerified, PasswordReset, PasswordChanged, SessionsEnded, UserEnabled,
+	MFAEnabled, MFADisabled, MFAReset, RecoveryCodesRegenerated}
 
 // Actors that are not a user id.
 const (

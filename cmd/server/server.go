@@ -207,6 +207,25 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	if err != nil {
 		return nil, nil, err
 	}
+	codeNow := cfg.codeNow
+	if codeNow == nil {
+		codeNow = now
+	}
+	twoStep, err := accounts.NewTwoStep(store, totpSealKeys(secret, oldSecrets), codeNow)
+	if err != nil {
+		return nil, nil, err
+	}
+	resealed, unsealable, err := twoStep.Reseal(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reseal authenticator secrets: %w", err)
+	}
+	if resealed > 0 {
+		logger.Info("authenticator secrets sealed under the current secret", "count", resealed)
+	}
+	if unsealable > 0 {
+		logger.Warn("authenticator secrets open with neither --secret nor --old-secrets; those users cannot finish signing in until `server users reset-mfa`", "count", unsealable)
+	}
+	oauthHandler.SecondFactor = twoStep.Enabled
 	mux := http.NewServeMux()
 	accountsHandler := &accounts.Handler{
 		Store:            store,
@@ -222,6 +241,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Email:            emailPages,
 		Audit:            auditLog,
 		Activity:         store,
+		TwoStep:          twoStep,
 	}
 	accountsHandler.Mount(mux)
 	emailPages.Mount(mux)
@@ -317,6 +337,15 @@ func derive(secret []byte, purpose string) []byte {
 		panic(err)
 	}
 	return key
+}
+
+// totpSealKeys seal authenticator app secrets, the current secret's first.
+func totpSealKeys(secret []byte, old [][]byte) [][]byte {
+	keys := [][]byte{derive(secret, "totp-seal")}
+	for _, s := range old {
+		keys = append(keys, derive(s, "totp-seal"))
+	}
+	return keys
 }
 
 // cookieKeys are gorilla's hash/encryption pairs, the current secret's
