@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gatehouse/storage"
 )
 
-const tokenColumns = `kind, signature, request_id, client_id, subject, active, access_signature, requested_at, expires_at, data`
+const (
+	tokenColumns      = `kind, signature, request_id, client_id, subject, active, access_signature, requested_at, expires_at, ` + tokenClaimColumns
+	tokenClaimColumns = `has_claims, username, scopes, audience, dpop_jkt`
+)
 
 var (
-	qCreateToken = newQuery(`INSERT INTO tokens (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	qGetToken    = newQuery(`SELECT ` + tokenColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
+	qCreateToken    = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qGetToken       = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
+	qGetTokenClaims = newQuery(`SELECT ` + tokenColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
 	// The condition on active makes the update the arbiter between racing
 	// redemptions: only one of them can change the row.
 	qDeactivateToken = newQuery(`UPDATE tokens SET active = FALSE WHERE kind = ? AND signature = ? AND active`)
@@ -30,8 +35,21 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	if data == nil {
 		data = []byte{} // the column is NOT NULL; nil would bind as NULL
 	}
-	_, err := s.exec(ctx, qCreateToken, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
-		t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt), data)
+	var c storage.TokenClaims
+	if t.Claims != nil {
+		c = *t.Claims
+	}
+	scopes, err := joinClaim("scope", c.Scopes)
+	if err != nil {
+		return fmt.Errorf("create %s token: %w", t.Kind, err)
+	}
+	audience, err := joinClaim("audience", c.Audience)
+	if err != nil {
+		return fmt.Errorf("create %s token: %w", t.Kind, err)
+	}
+	_, err = s.exec(ctx, qCreateToken, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
+		t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt),
+		t.Claims != nil, c.Username, scopes, audience, c.JKT, data)
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
 	}
@@ -40,14 +58,53 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 
 // GetToken returns the row, active or not.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	return s.getToken(ctx, kind, signature, true)
+}
+
+// GetTokenClaims returns the row without its data, which is most of its
+// bytes: a token check reads neither them nor the BLOB's pages.
+func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	return s.getToken(ctx, kind, signature, false)
+}
+
+func (s *Store) getToken(ctx context.Context, kind storage.TokenKind, signature string, withData bool) (storage.Token, error) {
 	var t storage.Token
-	err := s.stmt(ctx, qGetToken).QueryRowContext(ctx, string(kind), signature).Scan(
-		&t.Kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active,
-		&t.AccessSignature, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt}, &t.Data)
-	if err != nil {
+	var c storage.TokenClaims
+	var hasClaims bool
+	var scopes, audience string
+	dest := []any{&t.Kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active,
+		&t.AccessSignature, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
+		&hasClaims, &c.Username, &scopes, &audience, &c.JKT}
+	q := qGetTokenClaims
+	if withData {
+		q = qGetToken
+		dest = append(dest, &t.Data)
+	}
+	if err := s.stmt(ctx, q).QueryRowContext(ctx, string(kind), signature).Scan(dest...); err != nil {
 		return storage.Token{}, fmt.Errorf("get %s token: %w", kind, s.d.translate(err))
 	}
+	if hasClaims {
+		c.Scopes, c.Audience = splitClaim(scopes), splitClaim(audience)
+		t.Claims = &c
+	}
 	return t, nil
+}
+
+// joinClaim encodes a list of scopes or audiences as one column.
+func joinClaim(what string, values []string) (string, error) {
+	for _, v := range values {
+		if v == "" || strings.Contains(v, " ") {
+			return "", fmt.Errorf("the %s %q cannot be stored: it is empty or contains a space", what, v)
+		}
+	}
+	return strings.Join(values, " "), nil
+}
+
+func splitClaim(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
 }
 
 // DeactivateToken marks an active row inactive: nil for the one caller that
