@@ -317,8 +317,8 @@ type Store interface {
 	// Tokens.
 	CreateToken(ctx context.Context, t Token) error                                // ErrConflict
 	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound; inactive rows are returned with Active=false
-	// GetTokenClaims is GetToken without Data, for the checks that find
-	// what they need in Claims.
+	// GetTokenClaims is GetToken for the checks that find what they need
+	// in Claims: it leaves out Data, RequestID and AccessSignature.
 	GetTokenClaims(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound
 	// DeactivateToken marks an active row inactive. It returns ErrInactive
 	// when the row exists but is already inactive and ErrNotFound when there

@@ -18,7 +18,7 @@ const (
 var (
 	qCreateToken    = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qGetToken       = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
-	qGetTokenClaims = newQuery(`SELECT ` + tokenColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
+	qGetTokenClaims = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
 	// The condition on active makes the update the arbiter between racing
 	// redemptions: only one of them can change the row.
 	qDeactivateToken = newQuery(`UPDATE tokens SET active = FALSE WHERE kind = ? AND signature = ? AND active`)
@@ -58,36 +58,47 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 
 // GetToken returns the row, active or not.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
-	return s.getToken(ctx, kind, signature, true)
-}
-
-// GetTokenClaims returns the row without its data, which is most of its
-// bytes: a token check reads neither them nor the BLOB's pages.
-func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
-	return s.getToken(ctx, kind, signature, false)
-}
-
-func (s *Store) getToken(ctx context.Context, kind storage.TokenKind, signature string, withData bool) (storage.Token, error) {
 	var t storage.Token
-	var c storage.TokenClaims
-	var hasClaims bool
-	var scopes, audience string
-	dest := []any{&t.Kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active,
+	var c claimColumns
+	err := s.stmt(ctx, qGetToken).QueryRowContext(ctx, string(kind), signature).Scan(
+		&t.Kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.Active,
 		&t.AccessSignature, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
-		&hasClaims, &c.Username, &scopes, &audience, &c.JKT}
-	q := qGetTokenClaims
-	if withData {
-		q = qGetToken
-		dest = append(dest, &t.Data)
-	}
-	if err := s.stmt(ctx, q).QueryRowContext(ctx, string(kind), signature).Scan(dest...); err != nil {
+		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT, &t.Data)
+	if err != nil {
 		return storage.Token{}, fmt.Errorf("get %s token: %w", kind, s.d.translate(err))
 	}
-	if hasClaims {
-		c.Scopes, c.Audience = splitClaim(scopes), splitClaim(audience)
-		t.Claims = &c
-	}
+	t.Claims = c.claims()
 	return t, nil
+}
+
+// GetTokenClaims reads only what a token check needs, leaving out data,
+// most of the row's bytes: neither they nor the BLOB's pages are read.
+func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	t := storage.Token{Kind: kind, Signature: signature}
+	var c claimColumns
+	err := s.stmt(ctx, qGetTokenClaims).QueryRowContext(ctx, string(kind), signature).Scan(
+		&t.ClientID, &t.Subject, &t.Active, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
+		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT)
+	if err != nil {
+		return storage.Token{}, fmt.Errorf("get %s token: %w", kind, s.d.translate(err))
+	}
+	t.Claims = c.claims()
+	return t, nil
+}
+
+// claimColumns receives tokenClaimColumns.
+type claimColumns struct {
+	storage.TokenClaims
+	has              bool
+	scopes, audience string
+}
+
+func (c *claimColumns) claims() *storage.TokenClaims {
+	if !c.has {
+		return nil
+	}
+	c.Scopes, c.Audience = splitClaim(c.scopes), splitClaim(c.audience)
+	return &c.TokenClaims
 }
 
 // joinClaim encodes a list of scopes or audiences as one column.
