@@ -45,6 +45,7 @@ func (s *Store) ListBooks(ctx context.Context, userID, afterID string, limit int
 	if limit <= 0 {
 		return nil, errors.New("list books: limit must be positive")
 	}
+	ctx = quickRead(ctx)
 	rows, err := s.stmt(ctx, qListBooks).QueryContext(ctx, userID, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list books: %w", err)

@@ -74,6 +74,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 // GetTokenClaims reads only what a token check needs, leaving out data,
 // most of the row's bytes: neither they nor the BLOB's pages are read.
 func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	ctx = quickRead(ctx)
 	t := storage.Token{Kind: kind, Signature: signature}
 	var c claimColumns
 	err := s.stmt(ctx, qGetTokenClaims).QueryRowContext(ctx, string(kind), signature).Scan(
