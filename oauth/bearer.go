@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/ory/fosite"
 )
 
 // Principal is who a verified access token acts for.
@@ -126,12 +124,9 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request, metadata 
 			return Principal{}, false
 		}
 	}
-	sess := newSession()
-	use, ar, err := h.provider.IntrospectToken(r.Context(), token, fosite.AccessToken, sess)
-	if err != nil || use != fosite.AccessToken {
-		if err != nil {
-			h.logFailure(r.Context(), "verify access token", err)
-		}
+	at, err := h.checkAccessToken(r.Context(), token)
+	if err != nil {
+		h.logFailure(r.Context(), "verify access token", err)
 		if dpop {
 			h.dpopResourceError(w, "invalid_token", "The access token is invalid, expired or revoked.", metadata)
 		} else {
@@ -140,20 +135,14 @@ func (h *Handler) verifyBearer(w http.ResponseWriter, r *http.Request, metadata 
 		return Principal{}, false
 	}
 	switch {
-	case dpop && sess.JKT != jkt:
+	case dpop && at.JKT != jkt:
 		h.dpopResourceError(w, "invalid_token", "The access token is not bound to the key of this DPoP proof.", metadata)
 		return Principal{}, false
-	case !dpop && sess.JKT != "":
+	case !dpop && at.JKT != "":
 		h.dpopResourceError(w, "invalid_token", "The access token is bound to a DPoP key: send it as Authorization: DPoP with a proof.", metadata)
 		return Principal{}, false
 	}
-	return Principal{
-		UserID:   sess.Subject,
-		Username: sess.Username,
-		ClientID: ar.GetClient().GetID(),
-		Scopes:   ar.GetGrantedScopes(),
-		Audience: ar.GetGrantedAudience(),
-	}, true
+	return at.Principal, true
 }
 
 // bearerToken finds the access token and whether it came with the DPoP

@@ -95,32 +95,46 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, nil, fosite.ErrInvalidClient.WithHint("Only confidential clients may introspect tokens."))
 		return
 	}
+	token, hint := r.PostForm.Get("token"), fosite.TokenUse(r.PostForm.Get("token_type_hint"))
+	var at accessToken
+	use := fosite.AccessToken
+	if hint != fosite.RefreshToken {
+		at, err = h.checkAccessToken(ctx, token)
+	}
+	if hint == fosite.RefreshToken || errors.Is(err, errNoAccessToken) {
+		// Perhaps a refresh token: fosite tries both kinds, as RFC 7662
+		// §2.1 asks whatever the hint says.
+		sess := newSession()
+		var ar fosite.AccessRequester
+		use, ar, err = h.provider.IntrospectToken(ctx, token, hint, sess)
+		if err == nil {
+			at = introspected(use, ar, sess)
+		}
+	}
 	answer := introspection{}
-	sess := newSession()
-	use, ar, err := h.provider.IntrospectToken(ctx, r.PostForm.Get("token"), fosite.TokenUse(r.PostForm.Get("token_type_hint")), sess)
-	if err == nil && ar.GetClient().GetID() == caller.GetID() {
+	if err == nil && at.ClientID == caller.GetID() {
 		answer = introspection{
 			Active:   true,
-			Scope:    strings.Join(ar.GetGrantedScopes(), " "),
-			ClientID: ar.GetClient().GetID(),
-			Username: sess.Username,
+			Scope:    strings.Join(at.Scopes, " "),
+			ClientID: at.ClientID,
+			Username: at.Username,
 			TokenUse: string(use),
-			Iat:      ar.GetRequestedAt().Unix(),
-			Sub:      sess.Subject,
+			Iat:      at.RequestedAt.Unix(),
+			Sub:      at.UserID,
 			Iss:      h.cfg.Issuer,
-			Aud:      ar.GetGrantedAudience(),
+			Aud:      at.Audience,
 		}
 		if use == fosite.AccessToken {
 			answer.TokenType = "Bearer"
-			if sess.JKT != "" {
+			if at.JKT != "" {
 				answer.TokenType = "DPoP"
-				answer.Cnf = &confirmation{JKT: sess.JKT}
+				answer.Cnf = &confirmation{JKT: at.JKT}
 			}
 		}
-		// fosite has already refused expired tokens; a zero expiry means
-		// the token does not expire.
-		if exp := sess.GetExpiresAt(fosite.TokenType(use)); !exp.IsZero() {
-			answer.Exp = exp.Unix()
+		// Expired tokens were refused above; a zero expiry means the
+		// token does not expire.
+		if !at.ExpiresAt.IsZero() {
+			answer.Exp = at.ExpiresAt.Unix()
 		}
 	}
 	writeJSON(w, http.StatusOK, answer)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -40,6 +42,7 @@ type Store interface {
 
 	CreateToken(ctx context.Context, t storage.Token) error
 	GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error)
+	GetTokenClaims(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error)
 	DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error
 	DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error
 	DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error
@@ -139,7 +142,7 @@ func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 		// lives.
 		expires = time.Now().Add(maxTokenLifetime)
 	}
-	return s.db.CreateToken(ctx, storage.Token{
+	t := storage.Token{
 		Kind:            kind,
 		Signature:       signature,
 		RequestID:       req.GetID(),
@@ -150,7 +153,32 @@ func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 		RequestedAt:     req.GetRequestedAt(),
 		ExpiresAt:       expires,
 		Data:            data,
-	})
+	}
+	if kind == storage.KindAccess {
+		t.Claims = accessClaims(req)
+	}
+	return s.db.CreateToken(ctx, t)
+}
+
+// accessClaims is what checking the access token of req needs beyond the
+// row's own columns (see checkAccessToken), or nil when the token must be
+// checked by fosite from the stored request: a session of another type,
+// or one without expiry, which fosite reckons from its configured
+// lifespan rather than the row's. No scope or audience can contain a
+// space, as fosite splits them on spaces, but one that did would not fit
+// the columns.
+func accessClaims(req fosite.Requester) *storage.TokenClaims {
+	sess, ok := req.GetSession().(*session)
+	if !ok || sess.GetExpiresAt(fosite.AccessToken).IsZero() {
+		return nil
+	}
+	scopes, aud := req.GetGrantedScopes(), req.GetGrantedAudience()
+	for _, v := range slices.Concat(scopes, aud) {
+		if v == "" || strings.Contains(v, " ") {
+			return nil
+		}
+	}
+	return &storage.TokenClaims{Username: sess.Username, Scopes: scopes, Audience: aud, JKT: sess.JKT}
 }
 
 // maxTokenLifetime bounds rows whose session carries no expiry.

@@ -158,6 +158,20 @@ type Token struct {
 	RequestedAt     time.Time
 	ExpiresAt       time.Time
 	Data            []byte // the serialized OAuth request; opaque to storage
+	// Claims repeats what a resource needs of Data, so that checking an
+	// access token need not decode it; nil when the row does not keep them
+	// (rows written before it could, among others).
+	Claims *TokenClaims
+}
+
+// TokenClaims is what a resource or an introspection needs of an access
+// token beside the Token's own columns. No scope or audience value may be
+// empty or contain a space.
+type TokenClaims struct {
+	Username string
+	Scopes   []string
+	Audience []string
+	JKT      string // the DPoP key's thumbprint; "" for a bearer token
 }
 
 // DeviceStatus is where a device authorization stands.
@@ -330,6 +344,9 @@ type Store interface {
 	// Tokens.
 	CreateToken(ctx context.Context, t Token) error                                // ErrConflict
 	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound; inactive rows are returned with Active=false
+	// GetTokenClaims is GetToken for the checks that find what they need
+	// in Claims: it leaves out Data, RequestID and AccessSignature.
+	GetTokenClaims(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound
 	// DeactivateToken marks an active row inactive. It returns ErrInactive
 	// when the row exists but is already inactive and ErrNotFound when there
 	// is no row, so of two racing callers exactly one gets nil.

@@ -526,6 +526,53 @@ var tokenTests = []test{
 			t.Errorf("GetToken (-want +got):\n%s", diff)
 		}
 	}},
+	{"Claims", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u, c := mustCreateUser(t, s, "user"), mustCreateClient(t, s, "")
+		for _, claims := range []*storage.TokenClaims{
+			{Username: "user", Scopes: []string{"books:read", "books:write"}, Audience: []string{"https://as.example/api/books", "https://as.example/mcp"}, JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+			{}, // a client's token without scope or audience
+		} {
+			want := newToken(storage.KindAccess, c.ID, u.ID, "req")
+			want.Claims = claims
+			mustCreateToken(t, s, want)
+			got := mustGetToken(t, s, want.Kind, want.Signature)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("GetToken (-want +got):\n%s", diff)
+			}
+			got, err := s.GetTokenClaims(ctx, want.Kind, want.Signature)
+			mustOK(t, "GetTokenClaims", err)
+			want.Data, want.RequestID, want.AccessSignature = nil, "", ""
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("GetTokenClaims (-want +got):\n%s", diff)
+			}
+		}
+
+		old := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, u.ID, "req"))
+		got, err := s.GetTokenClaims(ctx, old.Kind, old.Signature)
+		mustOK(t, "GetTokenClaims", err)
+		if got.Claims != nil || got.Data != nil || !got.Active {
+			t.Errorf("GetTokenClaims of a row without claims = %+v, want active, no claims, no data", got)
+		}
+		mustOK(t, "DeactivateToken", s.DeactivateToken(ctx, old.Kind, old.Signature))
+		if got, err := s.GetTokenClaims(ctx, old.Kind, old.Signature); err != nil || got.Active {
+			t.Errorf("GetTokenClaims after DeactivateToken = %+v, %v; want it inactive", got, err)
+		}
+		_, err = s.GetTokenClaims(ctx, storage.KindAccess, "missing")
+		wantErr(t, "GetTokenClaims", err, storage.ErrNotFound)
+
+		for _, bad := range [][]string{{"books:read", ""}, {"two words"}} {
+			tok := newToken(storage.KindAccess, c.ID, u.ID, "req")
+			tok.Claims = &storage.TokenClaims{Scopes: bad}
+			if err := s.CreateToken(ctx, tok); err == nil {
+				t.Errorf("CreateToken with the scopes %q succeeded; want an error", bad)
+			}
+			tok.Claims = &storage.TokenClaims{Audience: bad}
+			if err := s.CreateToken(ctx, tok); err == nil {
+				t.Errorf("CreateToken with the audience %q succeeded; want an error", bad)
+			}
+		}
+	}},
 	{"SignatureTaken", func(t *testing.T, s storage.Store) {
 		c := mustCreateClient(t, s, "")
 		tok := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))

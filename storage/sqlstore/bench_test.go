@@ -12,7 +12,9 @@ import (
 )
 
 // The benchmarks run in parallel, as requests do: ns/op is the wall time per
-// operation across all goroutines, the inverse of throughput.
+// operation across all goroutines, the inverse of throughput. Reads take
+// b.Context(), which can be cancelled as a request's context can: the
+// database layers watch such a context, and that has its own cost.
 
 var backends = []struct {
 	name   string
@@ -43,6 +45,16 @@ func benchToken(kind storage.TokenKind, clientID, requestID string) storage.Toke
 }
 
 func BenchmarkGetToken(b *testing.B) {
+	benchGetToken(b, (*Store).GetToken)
+}
+
+// BenchmarkGetTokenClaims is the read of a bearer check: the row without
+// its data.
+func BenchmarkGetTokenClaims(b *testing.B) {
+	benchGetToken(b, (*Store).GetTokenClaims)
+}
+
+func benchGetToken(b *testing.B, get func(*Store, context.Context, storage.TokenKind, string) (storage.Token, error)) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			s, c := newBenchStore(b, be.newDSN)
@@ -65,8 +77,45 @@ func BenchmarkGetToken(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					sig := sigs[next.Add(1)%int64(len(sigs))]
-					if _, err := s.GetToken(context.Background(), storage.KindAccess, sig); err != nil {
+					if _, err := get(s, b.Context(), storage.KindAccess, sig); err != nil {
 						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkListBooks is the page of 20 books a GET /api/books reads (21
+// rows: one more tells whether another page follows).
+func BenchmarkListBooks(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s := mustOpen(b, be.newDSN(b))
+			ctx := b.Context()
+			now := time.Now()
+			var user string
+			for u := range 3 {
+				id := storage.NewID()
+				if err := s.CreateUser(ctx, storage.User{ID: id, Username: "u" + strconv.Itoa(u), PasswordHash: "x", CreatedAt: now}); err != nil {
+					b.Fatal(err)
+				}
+				for i := range 30 {
+					year := 1900 + i
+					bk := storage.Book{ID: storage.NewID(), UserID: id, Title: "A book of some length " + strconv.Itoa(i), Author: "Someone Wrote-It", Year: &year, CreatedAt: now, UpdatedAt: now}
+					if err := s.CreateBook(ctx, bk); err != nil {
+						b.Fatal(err)
+					}
+				}
+				user = id
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if bs, err := s.ListBooks(b.Context(), user, "", 21); err != nil || len(bs) != 21 {
+						b.Errorf("ListBooks: %d books, %v", len(bs), err)
 						return
 					}
 				}
