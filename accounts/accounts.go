@@ -53,6 +53,9 @@ type Handler struct {
 	Audit audit.Recorder
 	// Activity, when set, lists the user's events on /account/security.
 	Activity ActivityStore
+	// Passkeys, when set, lists the user's passkeys on /account/security
+	// and offers them on /login when the issuer allows them.
+	Passkeys *Passkeys
 }
 
 // The sign-in limits: within limitWindow, at most accountLimit failures per
@@ -93,6 +96,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		ReturnTo:         SafeReturnTo(q.Get("return_to")),
 		Fresh:            q.Get("fresh") == "1",
 		RegistrationOpen: h.RegistrationOpen,
+		PasskeyScript:    h.passkeyScript(),
 	}))
 }
 
@@ -109,6 +113,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		ReturnTo:         returnTo,
 		Fresh:            r.PostForm.Get("fresh") == "1",
 		RegistrationOpen: h.RegistrationOpen,
+		PasskeyScript:    h.passkeyScript(),
 	}
 	ctx, now := r.Context(), h.Now()
 	// A browser that signed in to this account before has a limit of its
@@ -164,6 +169,15 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID})
 	h.signIn(w, r, user, returnTo)
+}
+
+// passkeyScript is the login page's passkey script, "" when the issuer
+// allows no passkeys.
+func (h *Handler) passkeyScript() string {
+	if !h.Passkeys.Enabled() {
+		return ""
+	}
+	return h.Passkeys.ScriptURL
 }
 
 // authenticate checks a password. An unknown username is checked against a

@@ -34,6 +34,15 @@ var activityWords = map[audit.Type]string{
 	audit.EmailChanged:        "Changed the email address",
 	audit.EmailVerified:       "Confirmed the email address",
 	audit.PasswordReset:       "Reset the password by email; signed out everywhere",
+	audit.PasskeyAdded:        "Added a passkey",
+	audit.PasskeyRemoved:      "Removed a passkey",
+}
+
+// methodWords replace activityWords for events of a sign-in method other
+// than the password, keyed by type and the event's "method".
+var methodWords = map[audit.Type]map[string]string{
+	audit.SignIn:       {"passkey": "Signed in with a passkey"},
+	audit.SignInFailed: {"passkey": "Sign-in refused: a passkey did not check out"},
 }
 
 // security is GET /account/security.
@@ -44,6 +53,15 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := templates.SecurityView{Page: h.NewPage(r, "Security")}
+	if h.Passkeys != nil {
+		s, err := h.Passkeys.section(r.Context(), user.UserID)
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "list passkeys", "err", err)
+			http.Error(w, "Your passkeys could not be loaded. Please try again.", http.StatusInternalServerError)
+			return
+		}
+		view.Passkeys = &s
+	}
 	if h.Email != nil {
 		u, err := h.Email.Store.GetUser(r.Context(), user.UserID)
 		if err != nil {
@@ -71,7 +89,10 @@ func (h *Handler) activity(ctx context.Context, events []audit.Event) []template
 	names := map[string]string{}
 	var entries []templates.ActivityEntry
 	for _, e := range events {
-		what, ok := activityWords[e.Type]
+		what, ok := methodWords[e.Type][e.Detail["method"]]
+		if !ok {
+			what, ok = activityWords[e.Type]
+		}
 		if !ok {
 			what = string(e.Type)
 		}

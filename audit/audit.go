@@ -34,13 +34,15 @@ const (
 	EmailChanged        Type = "email_changed"
 	EmailVerified       Type = "email_verified"
 	PasswordReset       Type = "password_reset"
+	PasskeyAdded        Type = "passkey_added"
+	PasskeyRemoved      Type = "passkey_removed"
 )
 
 // Types lists every Type, for metrics that show a zero before the first
 // event.
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
 	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserDeleted, UserDisabled,
-	EmailChanged, EmailVerified, PasswordReset}
+	EmailChanged, EmailVerified, PasswordReset, PasskeyAdded, PasskeyRemoved}
 
 // Actors that are not a user id.
 const (
