@@ -211,7 +211,7 @@ func signInFailed(user storage.User) audit.Event {
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
-	err := h.Sessions.SignIn(w, r, Identity{UserID: user.ID, Username: user.Username, AuthTime: h.Now()})
+	err := h.Sessions.SignIn(w, r, Identity{UserID: user.ID, Username: user.Username, AuthTime: h.Now(), AMR: []string{AMRPassword}})
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "save session", "err", err)
 		http.Error(w, "Could not start a session.", http.StatusInternalServerError)

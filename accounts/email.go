@@ -501,7 +501,7 @@ func (h *Handler) welcome(w http.ResponseWriter, r *http.Request, u storage.User
 		h.signIn(w, r, u, returnTo)
 		return
 	}
-	if err := h.Sessions.SignIn(w, r, Identity{UserID: u.ID, Username: u.Username, AuthTime: h.Now()}); err != nil {
+	if err := h.Sessions.SignIn(w, r, Identity{UserID: u.ID, Username: u.Username, AuthTime: h.Now(), AMR: []string{AMRPassword}}); err != nil {
 		h.Logger.ErrorContext(r.Context(), "save session", "err", err)
 		http.Error(w, "Could not start a session.", http.StatusInternalServerError)
 		return

@@ -32,7 +32,18 @@ type Identity struct {
 	// of its id, never the id itself): what EndSession and
 	// EndOtherSessions take.
 	SessionID string
+	// AMR are the RFC 8176 methods of the sign-in, the ID token's amr:
+	// ["pwd"] for a password, ["pwd", "otp", "mfa"] with an authenticator
+	// app's code.
+	AMR []string
 }
+
+// Authentication methods (RFC 8176 §2) that Identity.AMR holds.
+const (
+	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	AMRMFA      = "mfa"
+)
 
 // SessionStore keeps the server-side session records; storage.Store is one.
 type SessionStore interface {
@@ -184,7 +195,13 @@ func (s *Sessions) lookup(r *http.Request) (Identity, bool) {
 			s.cfg.Logger.WarnContext(ctx, "touch session", "err", err)
 		}
 	}
-	return Identity{UserID: sess.UserID, Username: sess.Username, AuthTime: sess.CreatedAt, SessionID: idHash}, true
+	amr := sess.AMR
+	if len(amr) == 0 {
+		// Sessions from before methods were recorded were all started
+		// with a password alone.
+		amr = []string{AMRPassword}
+	}
+	return Identity{UserID: sess.UserID, Username: sess.Username, AuthTime: sess.CreatedAt, SessionID: idHash, AMR: amr}, true
 }
 
 // cookieID is the digest of the session id in r's cookie.
@@ -225,6 +242,7 @@ func (s *Sessions) SignIn(w http.ResponseWriter, r *http.Request, id Identity) e
 		ExpiresAt:  id.AuthTime.Add(s.cfg.Lifetime),
 		UserAgent:  userAgent(r),
 		Address:    ClientAddress(r, s.cfg.TrustedProxies),
+		AMR:        id.AMR,
 	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)

@@ -463,6 +463,7 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 	sess.Claims.Subject = user.UserID
 	sess.Claims.Issuer = h.cfg.Issuer
 	sess.Claims.AuthTime = user.AuthTime
+	sess.Claims.AuthenticationMethodsReferences = user.AMR
 	sess.Claims.RequestedAt = time.Now().UTC()
 	sess.JKT = ar.GetRequestForm().Get("dpop_jkt")
 	if ar.GetGrantedScopes().Has("profile") {

@@ -252,6 +252,19 @@ type Session struct {
 	ExpiresAt time.Time
 	UserAgent string
 	Address   string
+	// AMR are the RFC 8176 methods the user signed in with ("pwd", "otp",
+	// "mfa"...); nil for sessions from before they were recorded.
+	AMR []string
+}
+
+// TOTP is a user's authenticator app (RFC 6238). Sealed is the shared
+// secret as the accounts package sealed it; storage never sees it in clear.
+// LastStep is the time step of the last code accepted.
+type TOTP struct {
+	UserID    string
+	Sealed    []byte
+	LastStep  int64
+	CreatedAt time.Time
 }
 
 // LoginLimit is one count a sign-in attempt must stay under: fewer than Max
@@ -389,6 +402,31 @@ type Store interface {
 	// DeleteUserSessions ends every session of userID but the one whose
 	// digest is exceptIDHash ("" keeps none) and returns how many ended.
 	DeleteUserSessions(ctx context.Context, userID, exceptIDHash string) (int64, error)
+
+	// Second factors. EnableTOTP stores the authenticator app and
+	// replaces the recovery codes (their SHA-256 digests) in one
+	// transaction; ErrConflict when the user already has one.
+	EnableTOTP(ctx context.Context, t TOTP, recoveryHashes []string) error
+	GetTOTP(ctx context.Context, userID string) (TOTP, error) // ErrNotFound
+	// UseTOTPStep records step as the last accepted one if it is later
+	// than the one recorded: ErrInactive when it is not (a replayed or
+	// older code), ErrNotFound when the user has no authenticator app, so
+	// of two racing callers with the same code exactly one gets nil.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// DisableTOTP removes the authenticator app and the recovery codes;
+	// ErrNotFound when there was no app.
+	DisableTOTP(ctx context.Context, userID string) error
+	// ReplaceRecoveryCodes drops every recovery code of the user for the
+	// new ones; ErrNotFound when the user has no authenticator app.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string) error
+	// UseRecoveryCode marks one used: ErrInactive when it already was,
+	// ErrNotFound when the user has no such code.
+	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) error
+	// CountRecoveryCodes returns how many unused codes the user has.
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// ResetMFA removes every second factor of the user, for an operator
+	// helping someone who lost theirs; nothing to remove is not an error.
+	ResetMFA(ctx context.Context, userID string) error
 
 	// CountRequest counts one more request of key (a dynamic registration
 	// from a client address) in the fixed window of length window that

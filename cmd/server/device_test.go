@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/hmac"
 	"golang.org/x/oauth2"
@@ -135,7 +137,21 @@ func TestDeviceFlow(t *testing.T) {
 		t.Fatalf("DeviceAccessToken: %v", err)
 	}
 	if tok.RefreshToken == "" || tok.Extra("id_token") == nil {
-		t.Errorf("token lacks the refresh or ID token: %+v", tok)
+		t.Fatalf("token lacks the refresh or ID token: %+v", tok)
+	}
+	provider, err := oidc.NewProvider(ctx, srv.URL)
+	if err != nil {
+		t.Fatalf("discover: %v", err)
+	}
+	id, err := provider.Verifier(&oidc.Config{ClientID: c.ID}).Verify(ctx, tok.Extra("id_token").(string))
+	if err != nil {
+		t.Fatalf("verify ID token: %v", err)
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	if err := id.Claims(&claims); err != nil || !slices.Equal(claims.AMR, []string{"pwd"}) {
+		t.Errorf("device ID token amr %q (%v), want [pwd]", claims.AMR, err)
 	}
 	resp, body := api(t, http.MethodGet, srv.URL+"/api/books", tok.AccessToken, nil)
 	if resp.StatusCode != http.StatusOK {

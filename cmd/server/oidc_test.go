@@ -59,14 +59,18 @@ func TestOpenIDConnect(t *testing.T) {
 		t.Fatalf("at_hash: %v", err)
 	}
 	var claims struct {
-		AuthTime          int64  `json:"auth_time"`
-		PreferredUsername string `json:"preferred_username"`
+		AuthTime          int64    `json:"auth_time"`
+		PreferredUsername string   `json:"preferred_username"`
+		AMR               []string `json:"amr"`
 	}
 	if err := id.Claims(&claims); err != nil {
 		t.Fatal(err)
 	}
 	if claims.AuthTime == 0 || time.Since(time.Unix(claims.AuthTime, 0)) > time.Minute || claims.PreferredUsername != "alice" {
 		t.Fatalf("claims %+v: want a recent auth_time and preferred_username alice", claims)
+	}
+	if !slices.Equal(claims.AMR, []string{"pwd"}) {
+		t.Fatalf("amr %q, want [pwd] after a password sign-in", claims.AMR)
 	}
 
 	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))

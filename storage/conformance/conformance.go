@@ -34,6 +34,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Email", emailTests},
 		{"LoginReservations", loginReservationTests},
 		{"Sessions", sessionTests},
+		{"TwoStep", twoStepTests},
 		{"DeviceCodes", deviceTests},
 		{"RefreshGrace", graceTests},
 		{"PostLogoutRedirectURIs", logoutTests},
@@ -1096,7 +1097,7 @@ func newSession(u storage.User, created time.Time) storage.Session {
 	return storage.Session{
 		IDHash: storage.NewID(), UserID: u.ID, Username: u.Username,
 		CreatedAt: created, LastSeenAt: created, ExpiresAt: created.Add(12 * time.Hour),
-		UserAgent: "Mozilla/5.0", Address: "2001:db8::1",
+		UserAgent: "Mozilla/5.0", Address: "2001:db8::1", AMR: []string{"pwd", "otp", "mfa"},
 	}
 }
 

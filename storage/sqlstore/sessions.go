@@ -3,21 +3,22 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gatehouse/storage"
 )
 
 var (
-	qCreateSession = newQuery(`INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, user_agent, address)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	qCreateSession = newQuery(`INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, user_agent, address, amr)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	// The join is on the users primary key, so a session costs one
 	// indexed read, and a deleted user's sessions find no one.
-	qGetSession = newQuery(`SELECT s.id_hash, s.user_id, u.username, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.address
+	qGetSession = newQuery(`SELECT s.id_hash, s.user_id, u.username, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.address, s.amr
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?`)
 	qTouchSession  = newQuery(`UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`)
 	qDeleteSession = newQuery(`DELETE FROM sessions WHERE user_id = ? AND id_hash = ?`)
-	qListSessions  = newQuery(`SELECT s.id_hash, s.user_id, u.username, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.address
+	qListSessions  = newQuery(`SELECT s.id_hash, s.user_id, u.username, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.address, s.amr
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.user_id = ? ORDER BY s.created_at DESC, s.id_hash`)
 	qDeleteUserSessions = newQuery(`DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?`)
 	// Batched like qDeleteExpired.
@@ -27,7 +28,7 @@ var (
 
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 	_, err := s.exec(ctx, qCreateSession, sess.IDHash, sess.UserID, s.time(sess.CreatedAt), s.time(sess.LastSeenAt),
-		s.time(sess.ExpiresAt), sess.UserAgent, sess.Address)
+		s.time(sess.ExpiresAt), sess.UserAgent, sess.Address, strings.Join(sess.AMR, " "))
 	if err != nil {
 		return fmt.Errorf("create session: %w", s.d.translate(err))
 	}
@@ -91,7 +92,9 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptIDHash str
 
 func scanSession(row scanner) (storage.Session, error) {
 	var sess storage.Session
+	var amr string
 	err := row.Scan(&sess.IDHash, &sess.UserID, &sess.Username, timeDest{&sess.CreatedAt}, timeDest{&sess.LastSeenAt},
-		timeDest{&sess.ExpiresAt}, &sess.UserAgent, &sess.Address)
+		timeDest{&sess.ExpiresAt}, &sess.UserAgent, &sess.Address, &amr)
+	sess.AMR = strings.Fields(amr)
 	return sess, err
 }
