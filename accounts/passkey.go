@@ -525,7 +525,7 @@ func (p *Passkeys) loginFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	audit.Record(ctx, p.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID,
 		Detail: map[string]string{"method": "passkey", "passkey": key.Name}})
-	err = p.Sessions.SignIn(w, r, Identity{UserID: user.ID, Username: user.Username, AuthTime: now})
+	err = p.Sessions.SignIn(w, r, Identity{UserID: user.ID, Username: user.Username, AuthTime: now, AMR: PasskeyAMR(key.BackupEligible)})
 	if err != nil {
 		p.internal(w, r, "save session", err)
 		return

@@ -298,8 +298,13 @@ func TestPasskeySignIn(t *testing.T) {
 	if status != http.StatusOK || answer["redirect"] != "/oauth2/authorize?client_id=x" {
 		t.Fatalf("sign in: %d %v, want 200 and the return_to", status, answer)
 	}
-	if _, ok := stranger.cookies["gatehouse_session"]; !ok {
-		t.Fatal("sign in set no session cookie")
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range stranger.cookies {
+		r.AddCookie(c)
+	}
+	id, ok := e.sessions.Identity(r)
+	if !ok || id.UserID != u.ID || strings.Join(id.AMR, " ") != "hwk mfa" {
+		t.Fatalf("session after sign-in = %+v (%v), want %s with amr [hwk mfa]", id, ok, u.ID)
 	}
 	if ev := e.audit.last(); ev.Type != audit.SignIn || ev.Subject != u.ID || ev.Detail["method"] != "passkey" {
 		t.Fatalf("audit = %+v, want a passkey sign_in of %s", ev, u.ID)

@@ -424,8 +424,9 @@ type Store interface {
 	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) error
 	// CountRecoveryCodes returns how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
-	// ResetMFA removes every second factor of the user, for an operator
-	// helping someone who lost theirs; nothing to remove is not an error.
+	// ResetMFA removes every second factor of the user and their
+	// passkeys, for an operator helping someone who lost theirs; nothing
+	// to remove is not an error.
 	ResetMFA(ctx context.Context, userID string) error
 
 	// CountRequest counts one more request of key (a dynamic registration

@@ -194,6 +194,20 @@ var passkeyTests = []test{
 		_, err = s.ConsumeWebAuthnChallenge(ctx, live.Hash, "login", "a", at(0))
 		mustOK(t, "live one after cleanup", err)
 	}},
+	{"ResetMFARemovesPasskeys", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		mustCreatePasskey(t, s, newPasskey(alice, "Laptop", at(0)))
+		mustCreatePasskey(t, s, newPasskey(alice, "Phone", at(0)))
+		kept := mustCreatePasskey(t, s, newPasskey(bob, "Key", at(0)))
+		mustOK(t, "ResetMFA", s.ResetMFA(ctx, alice.ID))
+		if got, err := s.ListPasskeys(ctx, alice.ID); err != nil || len(got) != 0 {
+			t.Fatalf("passkeys after ResetMFA = %v (%v), want none", got, err)
+		}
+		if got, err := s.ListPasskeys(ctx, bob.ID); err != nil || len(got) != 1 || got[0].ID != kept.ID {
+			t.Fatalf("another user's passkeys after ResetMFA = %v (%v), want %q", got, err, kept.ID)
+		}
+	}},
 	{"DeletedWithUser", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		u := mustCreateUser(t, s, "alice")

@@ -22,6 +22,8 @@ var (
 	qCountPasskeys    = newQuery(`SELECT count(*) FROM passkeys WHERE user_id = ?`)
 	qDeletePasskey    = newQuery(`DELETE FROM passkeys WHERE user_id = ? AND id = ?`)
 	qPasskeyExists    = newQuery(`SELECT 1 FROM passkeys WHERE user_id = ? AND id = ?`)
+	// For ResetMFA.
+	qDeleteUserPasskeys = newQuery(`DELETE FROM passkeys WHERE user_id = ?`)
 	// The count condition makes one of two sign-ins that raced with the
 	// same assertion counter the loser.
 	qUsePasskey = newQuery(`UPDATE passkeys SET sign_count = ?, backup_state = ?, last_used_at = ?
