@@ -413,7 +413,7 @@ func (p *Passkeys) registerFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	audit.Record(ctx, p.Audit, audit.Event{Type: audit.PasskeyAdded, Actor: id.UserID, Subject: id.UserID,
-		Detail: map[string]string{"name": key.Name}})
+		Detail: map[string]string{"passkey": key.Name}})
 	p.writeJSON(w, r, http.StatusOK, map[string]string{"id": key.ID, "name": key.Name})
 }
 
