@@ -231,7 +231,7 @@ func (p *Passkeys) readJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 // allowBegin bounds the ceremonies a client address begins; a refusal is
 // written here.
 func (p *Passkeys) allowBegin(w http.ResponseWriter, r *http.Request) bool {
-	n, start, err := p.Store.CountRequest(r.Context(), "webauthn:"+LimitAddress(r, p.TrustedProxies), p.Now(), beginWindow)
+	n, start, err := p.Store.CountRequest(r.Context(), "webauthn "+LimitAddress(r, p.TrustedProxies), p.Now(), beginWindow)
 	if err != nil {
 		p.internal(w, r, "count passkey ceremonies", err)
 		return false
