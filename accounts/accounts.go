@@ -56,6 +56,9 @@ type Handler struct {
 	// Passkeys, when set, lists the user's passkeys on /account/security
 	// and offers them on /login when the issuer allows them.
 	Passkeys *Passkeys
+	// TwoStep, when set, offers an authenticator app on
+	// /account/security and asks its users for a code after the password.
+	TwoStep *TwoStep
 }
 
 // The sign-in limits: within limitWindow, at most accountLimit failures per
@@ -80,6 +83,9 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account/security", h.security)
+	if h.TwoStep != nil {
+		h.mountTwoStep(mux)
+	}
 }
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
@@ -116,12 +122,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		PasskeyScript:    h.passkeyScript(),
 	}
 	ctx, now := r.Context(), h.Now()
-	// A browser that signed in to this account before has a limit of its
-	// own, so guessers elsewhere cannot lock the user out of it.
-	accountKey := "user:" + username
-	if device, ok := h.Sessions.KnownDevice(r, username); ok {
-		accountKey = "device:" + device
-	}
+	accountKey := h.accountKey(r, username)
 	// The attempt is reserved, and so counts as failed, before the
 	// password is checked. An unanswered reservation fails closed: the
 	// password check needs the same database, so refusing costs little
@@ -167,7 +168,20 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		// shortens their next allowance.
 		h.Logger.WarnContext(ctx, "release sign-in attempt", "err", err)
 	}
-	audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID})
+	if h.TwoStep != nil {
+		on, err := h.TwoStep.Enabled(ctx, user.ID)
+		if err != nil {
+			h.Logger.ErrorContext(ctx, "sign in", "err", err)
+			view.Error = "Something went wrong. Please try again."
+			h.render(w, r, http.StatusInternalServerError, templates.Login(view))
+			return
+		}
+		if on {
+			h.askForCode(w, r, Pending{UserID: user.ID, Username: user.Username, ReturnTo: returnTo, AuthTime: now.Unix()})
+			return
+		}
+	}
+	audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"amr": AMRPassword}})
 	h.signIn(w, r, user, returnTo)
 }
 
@@ -210,6 +224,7 @@ func signInFailed(user storage.User) audit.Event {
 	return audit.Event{Type: audit.SignInFailed, Actor: audit.ActorAnonymous, Subject: user.ID, Detail: map[string]string{"reason": "wrong_password", "username": user.Username}}
 }
 
+// signIn starts the session of a password alone.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, user storage.User, returnTo string) {
 	err := h.Sessions.SignIn(w, r, Identity{UserID: user.ID, Username: user.Username, AuthTime: h.Now(), AMR: []string{AMRPassword}})
 	if err != nil {

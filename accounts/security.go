@@ -36,13 +36,24 @@ var activityWords = map[audit.Type]string{
 	audit.PasswordReset:       "Reset the password by email; signed out everywhere",
 	audit.PasskeyAdded:        "Added a passkey",
 	audit.PasskeyRemoved:      "Removed a passkey",
+
+	audit.MFAEnabled:               "Turned on the authenticator app",
+	audit.MFADisabled:              "Turned off the authenticator app",
+	audit.MFAReset:                 "The server's operator removed the second sign-in step",
+	audit.RecoveryCodesRegenerated: "Made new recovery codes",
 }
 
-// methodWords replace activityWords for events of a sign-in method other
-// than the password, keyed by type and the event's "method".
-var methodWords = map[audit.Type]map[string]string{
-	audit.SignIn:       {"passkey": "Signed in with a passkey"},
-	audit.SignInFailed: {"passkey": "Sign-in refused: a passkey did not check out"},
+// failureWords say why a sign-in was refused, by the event's reason.
+var failureWords = map[string]string{
+	"wrong_code":      "Sign-in refused: wrong code",
+	"passkey_invalid": "Sign-in refused: a passkey did not check out",
+	"passkey_cloned":  "Sign-in refused: a passkey's counter went back, as a copied one's would",
+}
+
+// signInWords replace activityWords for sign-ins by a method other than
+// the password, by the event's "method".
+var signInWords = map[string]string{
+	"passkey": "Signed in with a passkey",
 }
 
 // security is GET /account/security.
@@ -52,7 +63,22 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
 		return
 	}
+	h.renderSecurity(w, r, user, http.StatusOK, nil)
+}
+
+// renderSecurity shows the security page with status; edit, when set,
+// adds what just happened to its sections.
+func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, user Identity, status int, edit func(*templates.SecurityView)) {
 	view := templates.SecurityView{Page: h.NewPage(r, "Security")}
+	if h.TwoStep != nil {
+		s, err := h.totpSection(r, user)
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "load authenticator app", "err", err)
+			http.Error(w, "Your account could not be loaded. Please try again.", http.StatusInternalServerError)
+			return
+		}
+		view.TOTP = s
+	}
 	if h.Passkeys != nil {
 		s, err := h.Passkeys.section(r.Context(), user.UserID)
 		if err != nil {
@@ -81,20 +107,26 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
 		}
 		view.Activity = h.activity(r.Context(), events)
 	}
+	if edit != nil {
+		edit(&view)
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	h.render(w, r, http.StatusOK, templates.Security(view))
+	h.render(w, r, status, templates.Security(view))
 }
 
 func (h *Handler) activity(ctx context.Context, events []audit.Event) []templates.ActivityEntry {
 	names := map[string]string{}
 	var entries []templates.ActivityEntry
 	for _, e := range events {
-		what, ok := methodWords[e.Type][e.Detail["method"]]
-		if !ok {
-			what, ok = activityWords[e.Type]
-		}
+		what, ok := activityWords[e.Type]
 		if !ok {
 			what = string(e.Type)
+		}
+		if how, ok := signInWords[e.Detail["method"]]; ok && e.Type == audit.SignIn {
+			what = how
+		}
+		if why, ok := failureWords[e.Detail["reason"]]; ok && e.Type == audit.SignInFailed {
+			what = why
 		}
 		app := e.Detail["name"]
 		if e.Client != "" && app == "" {

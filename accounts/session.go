@@ -100,6 +100,8 @@ type Sessions struct {
 	name       string
 	devices    []securecookie.Codec
 	deviceName string
+	pending    []securecookie.Codec
+	pendName   string
 }
 
 // NewSessions takes hash/encryption key pairs, current first: each pair is
@@ -125,9 +127,14 @@ func NewSessions(store SessionStore, keyPairs [][]byte, cfg SessionConfig) *Sess
 		devices:    securecookie.CodecsFromPairs(keyPairs...),
 		name:       "gatehouse_session",
 		deviceName: "gatehouse_device",
+		pending:    securecookie.CodecsFromPairs(keyPairs...),
+		pendName:   "gatehouse_pending",
 	}
 	if cfg.Secure {
-		s.name, s.deviceName = "__Host-"+s.name, "__Host-"+s.deviceName
+		s.name, s.deviceName, s.pendName = "__Host-"+s.name, "__Host-"+s.deviceName, "__Host-"+s.pendName
+	}
+	for _, c := range s.pending {
+		c.(*securecookie.SecureCookie).MaxAge(int(pendingLifetime / time.Second)).SetSerializer(securecookie.JSONEncoder{})
 	}
 	for _, c := range s.codecs {
 		c.(*securecookie.SecureCookie).MaxAge(int(cfg.Lifetime / time.Second))
@@ -349,6 +356,54 @@ func (s *Sessions) rememberDevice(w http.ResponseWriter, r *http.Request, userna
 		return
 	}
 	http.SetCookie(w, s.cookie(s.deviceName, value, deviceLifetime))
+}
+
+// Pending is a sign-in waiting for its second step: the password was
+// right (or, for StepUp, the user is signed in with it alone) and a code is
+// due. It lives in a sealed cookie for pendingLifetime, bound to the user
+// and to where the sign-in goes next; it signs no one in.
+type Pending struct {
+	UserID   string `json:"u"`
+	Username string `json:"n"`
+	ReturnTo string `json:"r"`
+	// AuthTime is when the password was entered, Unix seconds: the
+	// session's auth_time once the code is accepted.
+	AuthTime int64 `json:"t"`
+	// StepUp: a signed-in user asked for a second factor by an app
+	// (acr_values); the session must still be theirs when the code comes.
+	StepUp bool `json:"s,omitempty"`
+}
+
+// pendingLifetime bounds the time between the password and the code.
+const pendingLifetime = 5 * time.Minute
+
+// SetPending starts the wait for a code.
+func (s *Sessions) SetPending(w http.ResponseWriter, p Pending) error {
+	value, err := securecookie.EncodeMulti(s.pendName, p, s.pending...)
+	if err != nil {
+		return fmt.Errorf("encode pending sign-in: %w", err)
+	}
+	http.SetCookie(w, s.cookie(s.pendName, value, pendingLifetime))
+	return nil
+}
+
+// Pending returns the sign-in waiting for a code, if one is and it is
+// younger than pendingLifetime.
+func (s *Sessions) Pending(r *http.Request) (Pending, bool) {
+	c, err := r.Cookie(s.pendName)
+	if err != nil {
+		return Pending{}, false
+	}
+	var p Pending
+	if err := securecookie.DecodeMulti(s.pendName, c.Value, &p, s.pending...); err != nil || p.UserID == "" {
+		return Pending{}, false
+	}
+	return p, true
+}
+
+// ClearPending ends the wait for a code.
+func (s *Sessions) ClearPending(w http.ResponseWriter) {
+	http.SetCookie(w, s.cookie(s.pendName, "", -1))
 }
 
 // cookie is a cookie of this server; a negative maxAge deletes it.

@@ -36,13 +36,20 @@ const (
 	PasswordReset       Type = "password_reset"
 	PasskeyAdded        Type = "passkey_added"
 	PasskeyRemoved      Type = "passkey_removed"
+	// An authenticator app turned on or off by its user; reset by the
+	// operator (server users reset-mfa) is MFAReset.
+	MFAEnabled               Type = "mfa_enabled"
+	MFADisabled              Type = "mfa_disabled"
+	MFAReset                 Type = "mfa_reset"
+	RecoveryCodesRegenerated Type = "recovery_codes_regenerated"
 )
 
 // Types lists every Type, for metrics that show a zero before the first
 // event.
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
 	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserDeleted, UserDisabled,
-	EmailChanged, EmailVerified, PasswordReset, PasskeyAdded, PasskeyRemoved}
+	EmailChanged, EmailVerified, PasswordReset, PasskeyAdded, PasskeyRemoved, MFAEnabled, MFADisabled, MFAReset,
+	RecoveryCodesRegenerated}
 
 // Actors that are not a user id.
 const (

@@ -84,6 +84,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		h.freshSignIn(w, r, req, slices.Contains(prompts, "none"))
 		return
 	}
+	if h.stepUp(w, r, req, user, slices.Contains(prompts, "none")) {
+		return
+	}
 	silent := h.maySkipConsent(req)
 	if silent && !slices.Contains(prompts, "consent") {
 		granted, err := h.alreadyGranted(r.Context(), user.UserID, req)
@@ -122,6 +125,11 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	user, signedIn := h.Sessions.Identity(r)
 	if !signedIn {
 		h.toLogin(w, r, "/oauth2/authorize?"+r.URL.RawQuery)
+		return
+	}
+	// The consent form carries the request's acr_values too: a post made
+	// without the page still needs the second step.
+	if h.stepUp(w, r, req, user, false) {
 		return
 	}
 	switch r.PostForm.Get("decision") {
@@ -464,6 +472,7 @@ func (h *Handler) issueCode(w http.ResponseWriter, r *http.Request, req *authzRe
 	sess.Claims.Issuer = h.cfg.Issuer
 	sess.Claims.AuthTime = user.AuthTime
 	sess.Claims.AuthenticationMethodsReferences = user.AMR
+	sess.Claims.AuthenticationContextClassReference = acrOf(user.AMR)
 	sess.Claims.RequestedAt = time.Now().UTC()
 	sess.JKT = ar.GetRequestForm().Get("dpop_jkt")
 	if ar.GetGrantedScopes().Has("profile") {

@@ -371,6 +371,7 @@ func (h *Handler) deviceDecide(w http.ResponseWriter, r *http.Request, d storage
 		sess.Claims.Issuer = h.cfg.Issuer
 		sess.Claims.AuthTime = user.AuthTime
 		sess.Claims.AuthenticationMethodsReferences = user.AMR
+		sess.Claims.AuthenticationContextClassReference = acrOf(user.AMR)
 		sess.Claims.RequestedAt = time.Now().UTC()
 		if req.GetGrantedScopes().Has("profile") {
 			sess.Claims.Extra["preferred_username"] = user.Username

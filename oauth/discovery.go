@@ -31,6 +31,7 @@ type metadata struct {
 	IntrospectionAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
+	ACRValuesSupported                []string `json:"acr_values_supported"`
 	PromptValuesSupported             []string `json:"prompt_values_supported"`
 	AuthorizationResponseIssParameter bool     `json:"authorization_response_iss_parameter_supported"`
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
@@ -66,7 +67,8 @@ func (h *Handler) metadata() metadata {
 		RevocationAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		IntrospectionAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		CodeChallengeMethodsSupported:     []string{"S256"},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username", "email", "email_verified"},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "amr", "preferred_username", "email", "email_verified"},
+		ACRValuesSupported:                []string{ACRPassword, ACRMFA},
 		PromptValuesSupported:             []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameter: true,
 		ClientIDMetadataDocumentSupported: h.docs != nil,

@@ -79,6 +79,10 @@ type Handler struct {
 	// ClientAddress names it; the device pages need both.
 	DeviceLimiter accounts.Limiter
 	ClientAddress func(*http.Request) string
+	// SecondFactor, when set, reports whether a user has a second factor
+	// to show: a request whose acr_values ask for ACRMFA then sends a user
+	// signed in with a password alone through the code step.
+	SecondFactor func(ctx context.Context, userID string) (bool, error)
 
 	jwksCache jwksCache
 

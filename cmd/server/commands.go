@@ -93,7 +93,7 @@ func migrateCommand() *command {
 func usersCommand() *command {
 	return &command{
 		name:    "users",
-		summary: "create, list and delete users, set their email address",
+		summary: "create, list and delete users, set their email address, reset their second factors",
 		sub: []*command{
 			{
 				name:    "create",
@@ -184,6 +184,59 @@ func usersCommand() *command {
 				},
 			},
 			setEmailCommand(),
+			resetMFACommand(),
+		},
+	}
+}
+
+// resetMFACommand removes a user's second factors, for someone who lost
+// both their authenticator app and their recovery codes; the password is
+// then enough to sign in, and the user can set up a new app.
+func resetMFACommand() *command {
+	return &command{
+		name:    "reset-mfa",
+		args:    "--username U [flags]",
+		summary: "remove a user's authenticator app and recovery codes",
+		flags: func(fs *flag.FlagSet, cfg *config) runFunc {
+			var username string
+			fs.StringVar(&username, "username", "", "the user whose second factors to remove")
+			return func(ctx context.Context, cio cmdIO, args []string) error {
+				if err := wantArgs(args, 0, "server users reset-mfa --username U"); err != nil {
+					return err
+				}
+				return withStore(ctx, cfg, func(store storage.Store) error {
+					u, err := store.GetUserByUsername(ctx, username)
+					if errors.Is(err, storage.ErrNotFound) {
+						return fmt.Errorf("no user %q", strings.ToLower(username))
+					}
+					if err != nil {
+						return err
+					}
+					var removed []string
+					if _, err := store.GetTOTP(ctx, u.ID); err == nil {
+						removed = append(removed, "the authenticator app")
+					} else if !errors.Is(err, storage.ErrNotFound) {
+						return err
+					}
+					left, err := store.CountRecoveryCodes(ctx, u.ID)
+					if err != nil {
+						return err
+					}
+					if left > 0 {
+						removed = append(removed, fmt.Sprintf("%d unused recovery codes", left))
+					}
+					if len(removed) == 0 {
+						_, err := fmt.Fprintf(cio.stdout, "%s has no second factor; nothing removed\n", u.Username)
+						return err
+					}
+					if err := store.ResetMFA(ctx, u.ID); err != nil {
+						return err
+					}
+					audit.Record(ctx, cliAudit(store, cio.stderr), audit.Event{Type: audit.MFAReset, Subject: u.ID, Detail: map[string]string{"username": u.Username, "removed": strings.Join(removed, ", ")}})
+					_, err = fmt.Fprintf(cio.stdout, "removed %s of %s\n", strings.Join(removed, " and "), u.Username)
+					return err
+				})
+			}
 		},
 	}
 }

@@ -207,6 +207,11 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	if err != nil {
 		return nil, nil, err
 	}
+	twoStep, err := accounts.NewTwoStep(store, totpSealKeys(secret, oldSecrets), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	oauthHandler.SecondFactor = twoStep.Enabled
 	mux := http.NewServeMux()
 	accountsHandler := &accounts.Handler{
 		Store:            store,
@@ -221,6 +226,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Email:            emailPages,
 		Audit:            auditLog,
 		Activity:         store,
+		TwoStep:          twoStep,
 	}
 	passkeys := &accounts.Passkeys{
 		Store:          store,
@@ -336,6 +342,15 @@ func derive(secret []byte, purpose string) []byte {
 		panic(err)
 	}
 	return key
+}
+
+// totpSealKeys seal authenticator app secrets, the current secret's first.
+func totpSealKeys(secret []byte, old [][]byte) [][]byte {
+	keys := [][]byte{derive(secret, "totp-seal")}
+	for _, s := range old {
+		keys = append(keys, derive(s, "totp-seal"))
+	}
+	return keys
 }
 
 // cookieKeys are gorilla's hash/encryption pairs, the current secret's

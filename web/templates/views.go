@@ -154,7 +154,9 @@ type FormField struct {
 type SecurityView struct {
 	Page
 	// Email is nil when the server has no address pages.
-	Email    *EmailSection
+	Email *EmailSection
+	// TOTP is nil when the server has no second step.
+	TOTP     *TOTPSection
 	Activity []ActivityEntry
 	// Passkeys is nil when the server has no passkey pages.
 	Passkeys *PasskeysSection
@@ -185,4 +187,44 @@ type ActivityEntry struct {
 	What    string
 	App     string // the app's name, or "" when none is concerned
 	Address string
+}
+
+// LoginCodeView is the second step of signing in: a code from the
+// authenticator app, or a recovery code.
+type LoginCodeView struct {
+	Page
+	// Recovery asks for a recovery code rather than the app's code; the
+	// form takes either.
+	Recovery bool
+	// StepUp: the user is signed in and an app asked for a second factor.
+	StepUp bool
+	Error  string
+}
+
+// TOTPSection is the authenticator app part of /account/security.
+type TOTPSection struct {
+	Enabled           bool
+	RecoveryCodesLeft int
+	Error             string
+	Notice            string
+}
+
+// TOTPSetupView shows a new authenticator key to scan or type, and the
+// form that confirms it with a code.
+type TOTPSetupView struct {
+	Page
+	// QR is a data: URI of a PNG.
+	QR string
+	// Secret is the key in groups of four for reading.
+	Secret string
+	// Token carries the key, sealed, back with the code.
+	Token string
+	Error string
+}
+
+// RecoveryCodesView shows recovery codes, the one time they are shown.
+type RecoveryCodesView struct {
+	Page
+	Heading string
+	Codes   []string
 }
