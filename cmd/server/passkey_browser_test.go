@@ -72,8 +72,8 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Fatalf("the authenticator holds %v (%v), want one discoverable credential", creds, err)
 	}
 	checkLabels(t, ctx)
-	do(t, ctx, chromedp.ScrollIntoView(chromedp.ID("passkeys")))
 	screenshot(t, ctx, "security-passkeys.png")
+	checkKeyboard(t, ctx)
 
 	// Chromium's virtual authenticator answers the login page's
 	// conditional request (the username field's autofill) at once: the
@@ -108,6 +108,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 	checkLabels(t, ctx)
 	screenshot(t, ctx, "login-passkey.png")
+	checkKeyboard(t, ctx)
 	do(t, ctx,
 		chromedp.Click(chromedp.CSS("[data-passkey-login-button]")),
 		chromedp.WaitVisible(chromedp.CSS("form.decision")),
