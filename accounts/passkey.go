@@ -121,16 +121,37 @@ func (p *Passkeys) UseIssuer(issuer string) error {
 // Enabled says whether the issuer allows passkeys.
 func (p *Passkeys) Enabled() bool { return p != nil && p.rp != nil }
 
+// Mount routes the passkey endpoints. When the issuer allows no
+// passkeys they answer 404, saying why.
 func (p *Passkeys) Mount(mux *http.ServeMux) {
-	if !p.Enabled() {
-		return
+	mux.HandleFunc("POST /account/passkeys/register/begin", p.enabledJSON(p.registerBegin))
+	mux.HandleFunc("POST /account/passkeys/register/finish", p.enabledJSON(p.registerFinish))
+	mux.HandleFunc("POST /account/passkeys/{id}/rename", p.enabledForm(p.rename))
+	mux.HandleFunc("POST /account/passkeys/{id}/remove", p.enabledForm(p.remove))
+	mux.HandleFunc("POST /login/passkey/begin", p.enabledJSON(p.loginBegin))
+	mux.HandleFunc("POST /login/passkey/finish", p.enabledJSON(p.loginFinish))
+}
+
+const passkeysOff = "Passkeys are off on this server: it is reached at an IP address, and browsers accept passkeys only for a host name."
+
+func (p *Passkeys) enabledJSON(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !p.Enabled() {
+			p.fail(w, r, http.StatusNotFound, "not_found", passkeysOff)
+			return
+		}
+		h(w, r)
 	}
-	mux.HandleFunc("POST /account/passkeys/register/begin", p.registerBegin)
-	mux.HandleFunc("POST /account/passkeys/register/finish", p.registerFinish)
-	mux.HandleFunc("POST /account/passkeys/{id}/rename", p.rename)
-	mux.HandleFunc("POST /account/passkeys/{id}/remove", p.remove)
-	mux.HandleFunc("POST /login/passkey/begin", p.loginBegin)
-	mux.HandleFunc("POST /login/passkey/finish", p.loginFinish)
+}
+
+func (p *Passkeys) enabledForm(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !p.Enabled() {
+			p.message(w, r, http.StatusNotFound, "Passkeys are off", passkeysOff)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // passkeyUser is a user as the WebAuthn library sees it. The user handle
@@ -174,10 +195,11 @@ func PasskeyAMR(backupEligible bool) []string {
 	return []string{"hwk", "mfa"}
 }
 
-// passkeyError is the JSON body of every refused passkey request.
+// passkeyError is the JSON body of every refused passkey request, in the
+// shape of the server's other JSON errors (RFC 6749 §5.2).
 type passkeyError struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
 	// SignIn, on a registration that needs a fresh sign-in, is where to
 	// get one.
 	SignIn string `json:"sign_in,omitempty"`
@@ -193,7 +215,7 @@ func (p *Passkeys) writeJSON(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (p *Passkeys) fail(w http.ResponseWriter, r *http.Request, status int, code, message string) {
-	p.writeJSON(w, r, status, passkeyError{Error: code, Message: message})
+	p.writeJSON(w, r, status, passkeyError{Error: code, Description: message})
 }
 
 func (p *Passkeys) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
@@ -205,14 +227,14 @@ func (p *Passkeys) internal(w http.ResponseWriter, r *http.Request, what string,
 // it writes the error itself and returns false when it cannot.
 func (p *Passkeys) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if mt := r.Header.Get("Content-Type"); !strings.HasPrefix(mt, "application/json") {
-		p.fail(w, r, http.StatusUnsupportedMediaType, "invalid_request", "Send the request as application/json.")
+		p.fail(w, r, http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request as application/json.")
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPasskeyBody))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		p.fail(w, r, http.StatusRequestEntityTooLarge, "invalid_request", "The request is too large.")
+		p.fail(w, r, http.StatusRequestEntityTooLarge, "request_too_large", "The request is too large.")
 		return false
 	case err != nil:
 		p.fail(w, r, http.StatusBadRequest, "invalid_request", "The request could not be read.")
@@ -294,7 +316,7 @@ func (p *Passkeys) registerBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.Now().Sub(id.AuthTime) > freshSignIn {
 		p.writeJSON(w, r, http.StatusForbidden, passkeyError{
-			Error: "fresh_sign_in_required", Message: "For your safety, sign in again to add a passkey.",
+			Error: "login_required", Description: "For your safety, sign in again to add a passkey.",
 			SignIn: "/login?" + url.Values{"fresh": {"1"}, "return_to": {"/account/security"}}.Encode(),
 		})
 		return

@@ -388,7 +388,7 @@ func TestPasskeyRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.failures()
 			status, answer := tc.run()
-			msg, _ := answer["message"].(string)
+			msg, _ := answer["error_description"].(string)
 			if status != tc.wantStatus || !strings.Contains(msg, tc.wantMsg) {
 				t.Fatalf("got %d %v, want %d with a message containing %q", status, answer, tc.wantStatus, tc.wantMsg)
 			}
@@ -422,7 +422,7 @@ func TestPasskeyBadRequestsAreNot500(t *testing.T) {
 	for _, path := range paths {
 		for _, body := range bodies {
 			status, answer := e.do(b, path, body.contentType, body.body)
-			if status >= 500 || status != http.StatusOK && answer["message"] == "" {
+			if status >= 500 || status != http.StatusOK && answer["error_description"] == "" {
 				t.Errorf("%s %s %.20q: %d %v, want a 4xx with a message", path, body.contentType, body.body, status, answer)
 			}
 		}
@@ -462,7 +462,7 @@ func TestPasskeyRegistration(t *testing.T) {
 	other, _ := e.signedIn("bob", false)
 	_, options = e.post(other, "/account/passkeys/register/begin", nil)
 	status, answer = e.post(b, "/account/passkeys/register/finish", map[string]any{"credential": newSoftKey(t).create(options)})
-	if status != http.StatusBadRequest || !strings.Contains(answer["message"].(string), "expired or was already used") {
+	if status != http.StatusBadRequest || !strings.Contains(answer["error_description"].(string), "expired or was already used") {
 		t.Fatalf("another session's challenge: %d %v", status, answer)
 	}
 
@@ -472,8 +472,8 @@ func TestPasskeyRegistration(t *testing.T) {
 	}
 	e.now = e.now.Add(10 * time.Minute)
 	status, answer = e.post(b, "/account/passkeys/register/begin", nil)
-	if status != http.StatusForbidden || answer["error"] != "fresh_sign_in_required" || !strings.HasPrefix(answer["sign_in"].(string), "/login?") {
-		t.Fatalf("stale sign-in: %d %v, want 403 fresh_sign_in_required", status, answer)
+	if status != http.StatusForbidden || answer["error"] != "login_required" || !strings.HasPrefix(answer["sign_in"].(string), "/login?") {
+		t.Fatalf("stale sign-in: %d %v, want 403 login_required", status, answer)
 	}
 }
 
@@ -525,9 +525,16 @@ func TestPasskeyAMR(t *testing.T) {
 
 func TestPasskeysNeedAHostName(t *testing.T) {
 	for _, issuer := range []string{"http://127.0.0.1:8080", "http://[::1]:8080"} {
-		var p accounts.Passkeys
+		p := accounts.Passkeys{Logger: slog.New(slog.DiscardHandler)}
 		if err := p.UseIssuer(issuer); err != accounts.ErrNoPasskeyHost || p.Enabled() {
 			t.Errorf("UseIssuer(%q) = %v, enabled %v; want ErrNoPasskeyHost, disabled", issuer, err, p.Enabled())
+		}
+		mux := http.NewServeMux()
+		p.Mount(mux)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/login/passkey/begin", strings.NewReader("{}")))
+		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "IP address") {
+			t.Errorf("%s: begin answered %d %s, want 404 saying why", issuer, rec.Code, rec.Body)
 		}
 	}
 }

@@ -89,11 +89,11 @@
       return resp
         .json()
         .catch(function () {
-          return { message: "The server's answer could not be read. Please try again." };
+          return { error_description: "The server's answer could not be read. Please try again." };
         })
         .then(function (data) {
           if (!resp.ok) {
-            var err = new Error(data.message || "Something went wrong. Please try again.");
+            var err = new Error(data.error_description || "Something went wrong. Please try again.");
             err.signIn = data.sign_in;
             throw err;
           }
