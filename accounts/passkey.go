@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -443,7 +444,7 @@ func (p *Passkeys) registerFinish(w http.ResponseWriter, r *http.Request) {
 // is chosen).
 func passkeyName(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	if !utf8.ValidString(s) || strings.ContainsFunc(s, unsafeInReturnTo) {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
 		return "", &ValidationError{"A passkey's name cannot contain control characters."}
 	}
 	if utf8.RuneCountInString(s) > maxPasskeyName {

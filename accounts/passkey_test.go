@@ -38,7 +38,7 @@ const (
 // ceremonies the way a platform authenticator does, with user
 // verification.
 type softKey struct {
-	t          *testing.T
+	t          testing.TB
 	priv       *ecdsa.PrivateKey
 	credID     []byte
 	userHandle []byte
@@ -48,7 +48,7 @@ type softKey struct {
 	rpID, origin string
 }
 
-func newSoftKey(t *testing.T) *softKey {
+func newSoftKey(t testing.TB) *softKey {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -157,7 +157,7 @@ func (a *auditLog) last() audit.Event {
 }
 
 type passkeyEnv struct {
-	t        *testing.T
+	t        testing.TB
 	store    *sqlstore.Store
 	sessions *accounts.Sessions
 	mux      *http.ServeMux
@@ -165,7 +165,7 @@ type passkeyEnv struct {
 	now      time.Time
 }
 
-func newPasskeyEnv(t *testing.T) *passkeyEnv {
+func newPasskeyEnv(t testing.TB) *passkeyEnv {
 	t.Helper()
 	store, err := sqlstore.Open(t.Context(), storagetest.SQLitePath(t), sqlstore.Options{})
 	if err != nil {
@@ -537,4 +537,40 @@ func TestPasskeysNeedAHostName(t *testing.T) {
 			t.Errorf("%s: begin answered %d %s, want 404 saying why", issuer, rec.Code, rec.Body)
 		}
 	}
+}
+
+// FuzzPasskeyFinish: whatever a browser posts to the finish endpoints, the
+// answer is a 2xx or a 4xx with a message, never a 500.
+func FuzzPasskeyFinish(f *testing.F) {
+	e := newPasskeyEnv(f)
+	b, _ := e.signedIn("alice", false)
+	k := newSoftKey(f)
+	e.register(b, k, "Laptop")
+	stranger := newBrowser()
+	good, _ := json.Marshal(map[string]any{"credential": k.get(e.beginLogin(stranger))})
+	f.Add(good)
+	_, options := e.post(b, "/account/passkeys/register/begin", nil)
+	good, _ = json.Marshal(map[string]any{"credential": newSoftKey(f).create(options)})
+	f.Add(good)
+	f.Add([]byte(`{"credential":{"id":"","rawId":"","type":"public-key","response":{"clientDataJSON":"e30"}}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, path := range []string{"/login/passkey/finish", "/account/passkeys/register/finish"} {
+			r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			for _, c := range []*browser{stranger, b} {
+				for _, cookie := range c.cookies {
+					r.AddCookie(cookie)
+				}
+			}
+			rec := httptest.NewRecorder()
+			e.sessions.Middleware(e.mux).ServeHTTP(rec, r)
+			if rec.Code >= 500 {
+				t.Fatalf("%s answered %d %s", path, rec.Code, rec.Body)
+			}
+			var answer map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil || rec.Code != http.StatusOK && answer["error_description"] == "" {
+				t.Fatalf("%s answered %d %s, want JSON with an error_description", path, rec.Code, rec.Body)
+			}
+		}
+	})
 }
