@@ -44,8 +44,12 @@ type Handler struct {
 	TrustedProxies []netip.Prefix
 	Now            func() time.Time
 	// FailedLogins, when set, counts sign-ins refused for a wrong username
-	// or password.
-	FailedLogins interface{ Inc() }
+	// or password; ThrottledLogins those refused by the limits before the
+	// password was looked at. Throttled attempts are counted, not audited:
+	// past the limit they cost no write, and an audit row each would let
+	// anyone fill the table at the rate they can send requests.
+	FailedLogins    interface{ Inc() }
+	ThrottledLogins interface{ Inc() }
 	// Email, when set, mails a confirmation link to an address given at
 	// registration.
 	Email *Email
@@ -138,6 +142,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait > 0 {
+		if h.ThrottledLogins != nil {
+			h.ThrottledLogins.Inc()
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		view.Error = "Too many failed sign-in attempts. Please wait a few minutes and try again."
 		h.render(w, r, http.StatusTooManyRequests, templates.Login(view))
@@ -277,6 +284,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusInternalServerError, templates.Register(view))
 		return
 	}
+	audit.Record(r.Context(), h.Audit, audit.Event{Type: audit.UserCreated, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"username": user.Username}})
 	h.welcome(w, r, user, view.ReturnTo)
 }
 

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"gatehouse/audit"
 	"gatehouse/storage"
@@ -30,6 +31,7 @@ var activityWords = map[audit.Type]string{
 	audit.ClientSecretRotated: "Created a new app secret",
 	audit.ClientDeleted:       "Deleted an app",
 	audit.RefreshTokenReused:  "An app's old token was used again; its access was revoked",
+	audit.UserCreated:         "Created the account",
 	audit.UserDisabled:        "Account disabled",
 	audit.EmailChanged:        "Changed the email address",
 	audit.EmailVerified:       "Confirmed the email address",
@@ -127,6 +129,9 @@ func (h *Handler) activity(ctx context.Context, events []audit.Event) []template
 		}
 		if why, ok := failureWords[e.Detail["reason"]]; ok && e.Type == audit.SignInFailed {
 			what = why
+		}
+		if e.Type == audit.SignIn && strings.Contains(e.Detail["amr"], AMRMFA) {
+			what = "Signed in with a password and a code"
 		}
 		app := e.Detail["name"]
 		if e.Client != "" && app == "" {

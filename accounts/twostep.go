@@ -27,6 +27,8 @@ import (
 // TwoStepStore is what the second step of signing in needs from the
 // database; storage.Store is one.
 type TwoStepStore interface {
+	ListTOTP(ctx context.Context) ([]storage.TOTP, error)
+	ResealTOTP(ctx context.Context, userID string, old, sealed []byte) error
 	EnableTOTP(ctx context.Context, t storage.TOTP, recoveryHashes []string) error
 	GetTOTP(ctx context.Context, userID string) (storage.TOTP, error)
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
@@ -187,7 +189,7 @@ func (t *TwoStep) openSetup(userID, token string) (setupToken, error) {
 	if err != nil {
 		return setupToken{}, ErrSetupExpired
 	}
-	plain, err := t.open(setupAD(userID), raw)
+	plain, _, err := t.open(setupAD(userID), raw)
 	if err != nil {
 		return setupToken{}, ErrSetupExpired
 	}
@@ -269,7 +271,7 @@ func (t *TwoStep) Check(ctx context.Context, userID, code string) (Method, error
 	if err != nil {
 		return "", err
 	}
-	secret, err := t.open(secretAD(userID), rec.Sealed)
+	secret, _, err := t.open(secretAD(userID), rec.Sealed)
 	if err != nil {
 		return "", fmt.Errorf("authenticator secret of %s: %w", userID, err)
 	}
@@ -388,14 +390,48 @@ func (t *TwoStep) seal(ad, plain []byte) []byte {
 // errUnsealable is a sealed secret that no key opens.
 var errUnsealable = errors.New("does not open with --secret or any of --old-secrets")
 
-func (t *TwoStep) open(ad, sealed []byte) ([]byte, error) {
-	for _, aead := range t.aeads {
+// open returns the plain text and whether it was sealed under a former
+// secret.
+func (t *TwoStep) open(ad, sealed []byte) ([]byte, bool, error) {
+	for i, aead := range t.aeads {
 		if len(sealed) < aead.NonceSize() {
 			break
 		}
 		if plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad); err == nil {
-			return plain, nil
+			return plain, i > 0, nil
 		}
 	}
-	return nil, errUnsealable
+	return nil, false, errUnsealable
+}
+
+// Reseal seals again under the current secret every app secret sealed
+// under a former one, so that it can leave --old-secrets after a restart,
+// and returns how many it resealed and how many open with no key at all
+// (their users need `server users reset-mfa`). Instances starting together
+// may both reseal an app; each result opens.
+func (t *TwoStep) Reseal(ctx context.Context) (resealed, unsealable int, err error) {
+	all, err := t.store.ListTOTP(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, rec := range all {
+		plain, stale, err := t.open(secretAD(rec.UserID), rec.Sealed)
+		if err != nil {
+			unsealable++
+			continue
+		}
+		if !stale {
+			continue
+		}
+		err = t.store.ResealTOTP(ctx, rec.UserID, rec.Sealed, t.seal(secretAD(rec.UserID), plain))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// Replaced or removed since the list: nothing to reseal.
+		case err != nil:
+			return resealed, unsealable, err
+		default:
+			resealed++
+		}
+	}
+	return resealed, unsealable, nil
 }

@@ -146,6 +146,10 @@ func (h *Handler) checkCode(w http.ResponseWriter, r *http.Request, userID, user
 		return "", http.StatusInternalServerError, "Something went wrong. Please try again."
 	}
 	if wait > 0 {
+		// Counted, not audited, as for passwords.
+		if h.ThrottledLogins != nil {
+			h.ThrottledLogins.Inc()
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return "", http.StatusTooManyRequests, "Too many wrong codes. Please wait a few minutes and try again."
 	}

@@ -29,6 +29,7 @@ const (
 	ClientDeleted       Type = "client_deleted"
 	RefreshTokenReused  Type = "refresh_token_reused"
 	SigningKeyRotated   Type = "signing_key_rotated"
+	UserCreated         Type = "user_created"
 	UserDeleted         Type = "user_deleted"
 	UserDisabled        Type = "user_disabled"
 	EmailChanged        Type = "email_changed"
@@ -47,7 +48,7 @@ const (
 // Types lists every Type, for metrics that show a zero before the first
 // event.
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
-	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserDeleted, UserDisabled,
+	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserCreated, UserDeleted, UserDisabled,
 	EmailChanged, EmailVerified, PasswordReset, PasskeyAdded, PasskeyRemoved, MFAEnabled, MFADisabled, MFAReset,
 	RecoveryCodesRegenerated}
 

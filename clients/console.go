@@ -173,6 +173,11 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 		v.Error = "A public app has no secret"
 		h.render(w, r, http.StatusBadRequest, templates.App(v))
 		return
+	case errors.Is(err, ErrKeyClient):
+		v := h.appView(r, c, "")
+		v.Error = "This app signs in with its keys (private_key_jwt) and has no secret"
+		h.render(w, r, http.StatusBadRequest, templates.App(v))
+		return
 	case errors.Is(err, storage.ErrNotFound):
 		h.notFound(w, r)
 		return
@@ -260,7 +265,7 @@ func (h *Handler) appView(r *http.Request, c storage.Client, secret string) temp
 }
 
 func summary(c storage.Client) templates.AppSummary {
-	return templates.AppSummary{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, CreatedAt: c.CreatedAt}
+	return templates.AppSummary{ClientID: c.ID, Name: c.Name, Public: c.Public, UsesKeys: c.AuthMethod == AuthPrivateKeyJWT, RedirectURIs: c.RedirectURIs, CreatedAt: c.CreatedAt}
 }
 
 func splitLines(s string) []string {

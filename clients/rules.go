@@ -70,6 +70,10 @@ func quote(s string) string {
 // which has none.
 var ErrPublicClient = errors.New("clients: a public client has no secret")
 
+// ErrKeyClient: a private_key_jwt client proves itself with its keys and
+// has no secret to rotate; a secret given to it would authenticate nothing.
+var ErrKeyClient = errors.New("clients: a private_key_jwt client has no secret; it authenticates with its keys")
+
 var scopes = []templates.Scope{
 	{Name: "openid", Description: "Confirm who you are"},
 	{Name: "profile", Description: "See your username"},
@@ -508,8 +512,8 @@ func update(ctx context.Context, store Store, clientID, name string, redirectURI
 }
 
 // RotateSecret gives a confidential client a new secret, which replaces the
-// old one at once. A public client is ErrPublicClient; an unknown one
-// storage.ErrNotFound.
+// old one at once. A public client is ErrPublicClient, a private_key_jwt one
+// ErrKeyClient; an unknown one storage.ErrNotFound.
 func RotateSecret(ctx context.Context, store Store, clientID string, now time.Time) (string, error) {
 	c, err := store.GetClient(ctx, clientID)
 	if err != nil {
@@ -517,6 +521,9 @@ func RotateSecret(ctx context.Context, store Store, clientID string, now time.Ti
 	}
 	if c.Public {
 		return "", ErrPublicClient
+	}
+	if c.AuthMethod == AuthPrivateKeyJWT {
+		return "", ErrKeyClient
 	}
 	secret := newSecret()
 	if err := store.SetClientSecret(ctx, clientID, hashSecret([]byte(secret)), now); err != nil {

@@ -125,7 +125,7 @@ func FuzzTokenRequest(f *testing.F) {
 		{"grant_type=client_credentials&client_id=CLIENT_ID&client_secret=CLIENT_SECRET", "", form},
 		{"grant_type=client_credentials&scope=books%3Aread", basic("CLIENT_ID", "CLIENT_SECRET"), form},
 		{"grant_type=authorization_code&code=abc.def&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier=x", basic("CLIENT_ID", "CLIENT_SECRET"), form},
-		{"grant_type=refresh_token&refresh_token=ory_rt_x.y", basic("CLIENT_ID", "CLIENT_SECRET"), form},
+		{"grant_type=refresh_token&refresh_token=gatehouse_rt_x.y", basic("CLIENT_ID", "CLIENT_SECRET"), form},
 		{"grant_type=authorization_code&code=x&client_id=PUBLIC_ID&code_verifier=y", "", form},
 		{"grant_type=client_credentials&grant_type=client_credentials", basic("CLIENT_ID", "CLIENT_SECRET"), form},
 		{"grant_type=client_credentials", basic("CLIENT_ID", "wrong"), form},

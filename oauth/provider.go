@@ -89,7 +89,7 @@ type Handler struct {
 	cfg      Config
 	docs     *documents // nil when metadata documents are off
 	provider fosite.OAuth2Provider
-	strategy *oauth2.HMACSHAStrategy
+	strategy tokenStrategy
 	keys     *keyring
 	// nonces hands out DPoP server nonces; nil when they are off.
 	nonces      *dpopNonces
@@ -133,7 +133,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		PushedAuthorizeContextLifespan:  parLifetime,
 		IsPushedAuthorizeEnforced:       cfg.RequirePAR,
 	}
-	strategy := compose.NewOAuth2HMACStrategy(fc)
+	strategy := newTokenStrategy(fc)
 	var docs *documents
 	if cfg.ClientMetadataDocuments {
 		docs = newDocuments(store, cfg.ClientMetadataAllowLoopback)

@@ -422,6 +422,13 @@ type Store interface {
 	// UseRecoveryCode marks one used: ErrInactive when it already was,
 	// ErrNotFound when the user has no such code.
 	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) error
+	// ListTOTP returns every authenticator app, to seal them again after
+	// the system secret changed.
+	ListTOTP(ctx context.Context) ([]TOTP, error)
+	// ResealTOTP replaces the sealed secret of the user's app if it still
+	// is old: ErrNotFound when it is not (the app was replaced or removed
+	// meanwhile).
+	ResealTOTP(ctx context.Context, userID string, old, sealed []byte) error
 	// CountRecoveryCodes returns how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
 	// ResetMFA removes every second factor of the user and their

@@ -53,6 +53,10 @@ func TestAuditTrail(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusSeeOther)
 	signInRequest := resp.Header.Get("X-Request-Id")
 
+	// Signing up on /register.
+	resp, body = newBrowser(t, srv.URL).post("/register", url.Values{"username": {"carol"}, "password": {password}})
+	wantStatus(t, resp, body, http.StatusSeeOther)
+
 	// The console: create, change, new secret.
 	resp, body = b.post("/apps", url.Values{"name": {"Shelf"}, "redirect_uris": {"http://127.0.0.1:9999/callback"}, "client_type": {"confidential"}})
 	wantStatus(t, resp, body, http.StatusCreated)
@@ -112,9 +116,10 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}
 	want := map[audit.Type]int{
-		audit.SignInFailed: 2, audit.SignIn: 1, audit.ClientCreated: 3, audit.ClientUpdated: 2,
+		audit.SignInFailed: 2, audit.ClientCreated: 3, audit.ClientUpdated: 2,
 		audit.ClientSecretRotated: 2, audit.ConsentGranted: 1, audit.RefreshTokenReused: 1,
 		audit.ConsentRevoked: 1, audit.ClientDeleted: 2, audit.SigningKeyRotated: 1, audit.UserDeleted: 1,
+		audit.UserCreated: 2, audit.SignIn: 1,
 	}
 	for typ, n := range want {
 		if len(byType[typ]) != n {

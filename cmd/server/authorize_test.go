@@ -242,7 +242,7 @@ func TestMultipartBodies(t *testing.T) {
 	}
 	ct, body := multipartBody(t, 0,
 		"grant_type", "authorization_code",
-		"code", code, "code", "ory_ac_other.x",
+		"code", code, "code", "gatehouse_ac_other.x",
 		"redirect_uri", conf.RedirectURL, "redirect_uri", "https://app.example/other",
 		"client_secret", "wrong",
 		"code_verifier", v)
@@ -255,7 +255,7 @@ func TestMultipartBodies(t *testing.T) {
 		t.Fatalf("urlencoded exchange after the multipart one: %v", err)
 	}
 	for _, path := range []string{"/oauth2/revoke", "/oauth2/introspect"} {
-		ct, body := multipartBody(t, 0, "token", "ory_at_x.y", "token", "ory_at_z.w")
+		ct, body := multipartBody(t, 0, "token", "gatehouse_at_x.y", "token", "gatehouse_at_z.w")
 		if resp, out := post(path, ct, body, true); resp.StatusCode != http.StatusBadRequest || errorCode(out) != "invalid_request" {
 			t.Errorf("multipart %s: %d %s, want 400 invalid_request", path, resp.StatusCode, fmtErr(out))
 		}

@@ -154,7 +154,7 @@ func TestClientMetadataDocumentTokenEndpoint(t *testing.T) {
 		"404":      docs.URL + "/missing.json",
 		"mismatch": docs.publish("/other.json", map[string]any{"client_id": "https://elsewhere.example/c.json", "client_name": "x", "redirect_uris": []string{"http://localhost/cb"}, "token_endpoint_auth_method": "none"}),
 	} {
-		resp, out := tokenRequest(t, srv.URL, url.Values{"grant_type": {"authorization_code"}, "code": {"ory_ac_x.y"}, "redirect_uri": {"http://localhost/cb"}, "code_verifier": {strings.Repeat("v", 43)}, "client_id": {id}}, "", "")
+		resp, out := tokenRequest(t, srv.URL, url.Values{"grant_type": {"authorization_code"}, "code": {"gatehouse_ac_x.y"}, "redirect_uri": {"http://localhost/cb"}, "code_verifier": {strings.Repeat("v", 43)}, "client_id": {id}}, "", "")
 		if resp.StatusCode != http.StatusUnauthorized || errorCode(out) != "invalid_client" {
 			t.Errorf("%s: %d %v, want 401 invalid_client", name, resp.StatusCode, out)
 		}

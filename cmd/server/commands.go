@@ -125,6 +125,7 @@ func usersCommand() *command {
 							if err != nil {
 								return err
 							}
+							audit.Record(ctx, cliAudit(store, cio.stderr), audit.Event{Type: audit.UserCreated, Subject: u.ID, Detail: map[string]string{"username": u.Username}})
 							return json.NewEncoder(cio.stdout).Encode(toUserJSON(u))
 						})
 					}

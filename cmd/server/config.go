@@ -49,7 +49,10 @@ type config struct {
 	SessionIdleTimeout  time.Duration
 	// now is the server's clock for sessions and sign-in limits; nil is
 	// time.Now. Tests set it to travel in time.
-	now            func() time.Time
+	now func() time.Time
+	// codeNow is the clock of authenticator app codes; nil is now. Tests
+	// step it to use a code per time step without waiting for the next.
+	codeNow        func() time.Time
 	AuditRetention time.Duration
 	// ClientMetadataDocuments and ClientMetadataAllowLoopback: client_id
 	// URLs naming metadata documents, and (development only) on loopback.

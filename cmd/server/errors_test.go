@@ -59,8 +59,8 @@ func TestErrorResponses(t *testing.T) {
 		{"token: wrong secret, basic", "/oauth2/token", form("grant_type", "client_credentials"), basic(machine.ID, "wrong"), 401, "invalid_client", "Basic"},
 		{"token: unknown client, post", "/oauth2/token", form("grant_type", "client_credentials", "client_id", "nobody", "client_secret", "x"), nil, 401, "invalid_client", `Basic realm="gatehouse"`},
 		{"token: used code", "/oauth2/token", form("grant_type", "authorization_code", "code", code, "redirect_uri", conf.RedirectURL, "code_verifier", v2), basic(web.ID, webSecret), 400, "invalid_grant", ""},
-		{"token: unknown code", "/oauth2/token", form("grant_type", "authorization_code", "code", "ory_ac_x.y", "redirect_uri", conf.RedirectURL), basic(web.ID, webSecret), 400, "invalid_grant", ""},
-		{"token: unknown refresh token", "/oauth2/token", form("grant_type", "refresh_token", "refresh_token", "ory_rt_x.y"), basic(web.ID, webSecret), 400, "invalid_grant", ""},
+		{"token: unknown code", "/oauth2/token", form("grant_type", "authorization_code", "code", "gatehouse_ac_x.y", "redirect_uri", conf.RedirectURL), basic(web.ID, webSecret), 400, "invalid_grant", ""},
+		{"token: unknown refresh token", "/oauth2/token", form("grant_type", "refresh_token", "refresh_token", "gatehouse_rt_x.y"), basic(web.ID, webSecret), 400, "invalid_grant", ""},
 		{"token: grant the client may not use", "/oauth2/token", form("grant_type", "client_credentials"), basic(web.ID, webSecret), 400, "unauthorized_client", ""},
 		{"token: password grant", "/oauth2/token", form("grant_type", "password", "username", "alice", "password", "correct horse battery"), basic(web.ID, webSecret), 400, "unsupported_grant_type", ""},
 		{"token: implicit-era grant", "/oauth2/token", form("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), basic(web.ID, webSecret), 400, "unsupported_grant_type", ""},
@@ -161,7 +161,7 @@ func TestErrorResponses(t *testing.T) {
 		challenge string
 	}{
 		{"books: no token", "GET", "/api/books", "", 401, "invalid_token", `Bearer realm="gatehouse", resource_metadata="` + srv.URL + `/.well-known/oauth-protected-resource/api/books"`},
-		{"books: bad token", "GET", "/api/books", "ory_at_bad.token", 401, "invalid_token", `Bearer realm="gatehouse", error="invalid_token"`},
+		{"books: bad token", "GET", "/api/books", "gatehouse_at_bad.token", 401, "invalid_token", `Bearer realm="gatehouse", error="invalid_token"`},
 		{"books: refresh token as bearer", "GET", "/api/books", tok.RefreshToken, 401, "invalid_token", `Bearer realm="gatehouse", error="invalid_token"`},
 		{"books: missing scope", "POST", "/api/books", tok.AccessToken, 403, "insufficient_scope", `Bearer realm="gatehouse", error="insufficient_scope", scope="books:write"`},
 		{"userinfo: no openid scope", "GET", "/userinfo", tok.AccessToken, 403, "insufficient_scope", `Bearer realm="gatehouse", error="insufficient_scope", scope="openid"`},

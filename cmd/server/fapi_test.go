@@ -494,6 +494,21 @@ func TestConsoleRegistersKeyClient(t *testing.T) {
 	if resp, body := call(t, "POST", srv.URL+"/oauth2/par", form, nil); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("PAR with the console client's assertion: %d %v", resp.StatusCode, body)
 	}
+	// Such an app has no secret to rotate: the page offers none, and the
+	// request is refused rather than storing a secret nothing would use.
+	resp, page = dev.get("/apps/" + id)
+	wantStatus(t, resp, page, http.StatusOK)
+	if strings.Contains(page, "Rotate secret") || !strings.Contains(page, "private_key_jwt") {
+		t.Errorf("the page of a private_key_jwt app offers to rotate a secret or does not say it uses keys")
+	}
+	resp, page = dev.post("/apps/"+id+"/secret", nil)
+	wantStatus(t, resp, page, http.StatusBadRequest)
+	if inputValue(t, page, "client-secret") != "" || !strings.Contains(page, "has no secret") {
+		t.Errorf("rotating the secret of a private_key_jwt app: no clear refusal, or a secret shown")
+	}
+	if stored, err := srv.store.GetClient(t.Context(), id); err != nil || stored.SecretHash != nil {
+		t.Errorf("after the refused rotation: secret hash %x, err %v; want none", stored.SecretHash, err)
+	}
 	for _, bad := range []string{`{"keys":[]}`, "not json", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`} {
 		resp, page := dev.post("/apps", url.Values{"name": {"Bad"}, "redirect_uris": {"https://bank.example/cb"},
 			"client_type": {"confidential"}, "jwks": {bad}})

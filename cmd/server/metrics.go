@@ -21,6 +21,7 @@ type metrics struct {
 	otherTokens  prometheus.Counter
 	clientAuth   prometheus.Counter
 	failedLogins prometheus.Counter
+	throttled    prometheus.Counter
 
 	// routes holds each route's pre-resolved children, so that a request
 	// costs a map lookup rather than a label hash and allocations.
@@ -61,6 +62,10 @@ func newMetrics() *metrics {
 			Name: "gatehouse_login_failures_total",
 			Help: "Sign-ins refused for a wrong username or password.",
 		}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_login_throttled_total",
+			Help: "Sign-ins refused with 429 by the per-account or per-address limit.",
+		}),
 	}
 	issued := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_tokens_issued_total",
@@ -70,7 +75,7 @@ func newMetrics() *metrics {
 		m.tokens[g] = issued.WithLabelValues(g)
 	}
 	m.otherTokens = issued.WithLabelValues("other")
-	reg.MustRegister(m.requests, m.duration, issued, m.clientAuth, m.failedLogins)
+	reg.MustRegister(m.requests, m.duration, issued, m.clientAuth, m.failedLogins, m.throttled)
 	return m
 }
 

@@ -207,9 +207,23 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 	if err != nil {
 		return nil, nil, err
 	}
-	twoStep, err := accounts.NewTwoStep(store, totpSealKeys(secret, oldSecrets), now)
+	codeNow := cfg.codeNow
+	if codeNow == nil {
+		codeNow = now
+	}
+	twoStep, err := accounts.NewTwoStep(store, totpSealKeys(secret, oldSecrets), codeNow)
 	if err != nil {
 		return nil, nil, err
+	}
+	resealed, unsealable, err := twoStep.Reseal(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reseal authenticator secrets: %w", err)
+	}
+	if resealed > 0 {
+		logger.Info("authenticator secrets sealed under the current secret", "count", resealed)
+	}
+	if unsealable > 0 {
+		logger.Warn("authenticator secrets open with neither --secret nor --old-secrets; those users cannot finish signing in until `server users reset-mfa`", "count", unsealable)
 	}
 	oauthHandler.SecondFactor = twoStep.Enabled
 	mux := http.NewServeMux()
@@ -223,6 +237,7 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		TrustedProxies:   cfg.TrustedProxies,
 		Now:              now,
 		FailedLogins:     m.failedLogins,
+		ThrottledLogins:  m.throttled,
 		Email:            emailPages,
 		Audit:            auditLog,
 		Activity:         store,

@@ -82,6 +82,12 @@ func TestSignInLimitsHoldUnderConcurrency(t *testing.T) {
 		srv.mustCreateUser(t, "alice", alicePassword)
 		got := burst(t, 30, func(int) *http.Response { return loginAs(t, srv.URL, "alice", "wrong password", "") })
 		wantCounts(t, "30 parallel wrong passwords for alice", got, 5, 25)
+		if n := scrape(t, srv.URL, "gatehouse_login_throttled_total"); n != 25 {
+			t.Errorf("gatehouse_login_throttled_total = %v, want 25", n)
+		}
+		if n := scrape(t, srv.URL, "gatehouse_login_failures_total"); n != 5 {
+			t.Errorf("gatehouse_login_failures_total = %v, want 5", n)
+		}
 	})
 
 	t.Run("one address over many accounts", func(t *testing.T) {

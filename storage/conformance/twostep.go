@@ -103,6 +103,35 @@ var twoStepTests = []test{
 		wantErr(t, "UseRecoveryCode of a replaced code", s.UseRecoveryCode(ctx, alice.ID, "h2", base), storage.ErrNotFound)
 		mustOK(t, "UseRecoveryCode of a new code", s.UseRecoveryCode(ctx, alice.ID, "n2", base))
 	}},
+	{"ListAndReseal", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		list, err := s.ListTOTP(ctx)
+		mustOK(t, "ListTOTP", err)
+		if len(list) != 0 {
+			t.Fatalf("ListTOTP without apps = %v", list)
+		}
+		a := storage.TOTP{UserID: alice.ID, Sealed: []byte("old-a"), LastStep: 7, CreatedAt: base}
+		b := storage.TOTP{UserID: bob.ID, Sealed: []byte("old-b"), LastStep: 9, CreatedAt: at(time.Second)}
+		mustOK(t, "EnableTOTP", s.EnableTOTP(ctx, a, nil))
+		mustOK(t, "EnableTOTP", s.EnableTOTP(ctx, b, nil))
+		list, err = s.ListTOTP(ctx)
+		mustOK(t, "ListTOTP", err)
+		want := []storage.TOTP{a, b}
+		if alice.ID > bob.ID {
+			want = []storage.TOTP{b, a}
+		}
+		if diff := cmp.Diff(want, list); diff != "" {
+			t.Errorf("ListTOTP (-want +got):\n%s", diff)
+		}
+		mustOK(t, "ResealTOTP", s.ResealTOTP(ctx, alice.ID, []byte("old-a"), []byte("new-a")))
+		wantErr(t, "ResealTOTP from a secret no longer there", s.ResealTOTP(ctx, alice.ID, []byte("old-a"), []byte("newer-a")), storage.ErrNotFound)
+		got, err := s.GetTOTP(ctx, alice.ID)
+		mustOK(t, "GetTOTP", err)
+		if string(got.Sealed) != "new-a" || got.LastStep != 7 {
+			t.Errorf("after ResealTOTP: %+v", got)
+		}
+	}},
 	{"ResetMFA", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")

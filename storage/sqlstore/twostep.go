@@ -12,6 +12,8 @@ import (
 var (
 	qCreateTOTP          = newQuery(`INSERT INTO totp (user_id, sealed, last_step, created_at) VALUES (?, ?, ?, ?)`)
 	qGetTOTP             = newQuery(`SELECT user_id, sealed, last_step, created_at FROM totp WHERE user_id = ?`)
+	qListTOTP            = newQuery(`SELECT user_id, sealed, last_step, created_at FROM totp ORDER BY user_id`)
+	qResealTOTP          = newQuery(`UPDATE totp SET sealed = ? WHERE user_id = ? AND sealed = ?`)
 	qUseTOTPStep         = newQuery(`UPDATE totp SET last_step = ? WHERE user_id = ? AND last_step < ?`)
 	qDeleteTOTP          = newQuery(`DELETE FROM totp WHERE user_id = ?`)
 	qDeleteRecoveryCodes = newQuery(`DELETE FROM recovery_codes WHERE user_id = ?`)
@@ -41,6 +43,35 @@ func (s *Store) GetTOTP(ctx context.Context, userID string) (storage.TOTP, error
 		return storage.TOTP{}, fmt.Errorf("get totp of %q: %w", userID, s.d.translate(err))
 	}
 	return t, nil
+}
+
+func (s *Store) ListTOTP(ctx context.Context) ([]storage.TOTP, error) {
+	rows, err := s.stmt(ctx, qListTOTP).QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list totp: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.TOTP
+	for rows.Next() {
+		var t storage.TOTP
+		if err := rows.Scan(&t.UserID, &t.Sealed, &t.LastStep, timeDest{&t.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("list totp: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list totp: %w", err)
+	}
+	return out, nil
+}
+
+// ResealTOTP compares the sealed secret in the UPDATE itself, so an app
+// set up again meanwhile keeps its new secret.
+func (s *Store) ResealTOTP(ctx context.Context, userID string, old, sealed []byte) error {
+	if err := s.execOne(ctx, qResealTOTP, sealed, userID, old); err != nil {
+		return fmt.Errorf("reseal totp of %q: %w", userID, err)
+	}
+	return nil
 }
 
 // UseTOTPStep moves last_step forward only; the condition in the UPDATE,

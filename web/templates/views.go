@@ -87,9 +87,11 @@ type AppsView struct {
 }
 
 type AppSummary struct {
-	ClientID     string
-	Name         string
-	Public       bool
+	ClientID string
+	Name     string
+	Public   bool
+	// UsesKeys: the app authenticates with private_key_jwt, not a secret.
+	UsesKeys     bool
 	RedirectURIs []string
 	CreatedAt    time.Time
 }
