@@ -18,6 +18,7 @@ run ./books FuzzDecodeCursor 12
 run ./clients FuzzValidateRedirectURI 12
 run ./oauth FuzzVerifyDPoP 12
 run ./accounts FuzzSafeReturnTo 12
+run ./accounts FuzzPasskeyFinish 12
 run ./clients FuzzMatchRedirectURI 12
 run ./clients FuzzParseDocument 12
 # Whole requests through the OAuth handler on SQLite: slower executions.

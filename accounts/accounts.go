@@ -59,6 +59,9 @@ type Handler struct {
 	Audit audit.Recorder
 	// Activity, when set, lists the user's events on /account/security.
 	Activity ActivityStore
+	// Passkeys, when set, lists the user's passkeys on /account/security
+	// and offers them on /login when the issuer allows them.
+	Passkeys *Passkeys
 	// TwoStep, when set, offers an authenticator app on
 	// /account/security and asks its users for a code after the password.
 	TwoStep *TwoStep
@@ -108,6 +111,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		ReturnTo:         SafeReturnTo(q.Get("return_to")),
 		Fresh:            q.Get("fresh") == "1",
 		RegistrationOpen: h.RegistrationOpen,
+		PasskeyScript:    h.passkeyScript(),
 	}))
 }
 
@@ -124,6 +128,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		ReturnTo:         returnTo,
 		Fresh:            r.PostForm.Get("fresh") == "1",
 		RegistrationOpen: h.RegistrationOpen,
+		PasskeyScript:    h.passkeyScript(),
 	}
 	ctx, now := r.Context(), h.Now()
 	accountKey := h.accountKey(r, username)
@@ -198,6 +203,15 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	audit.Record(ctx, h.Audit, audit.Event{Type: audit.SignIn, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"amr": AMRPassword}})
 	h.signIn(w, r, user, returnTo)
+}
+
+// passkeyScript is the login page's passkey script, "" when the issuer
+// allows no passkeys.
+func (h *Handler) passkeyScript() string {
+	if !h.Passkeys.Enabled() {
+		return ""
+	}
+	return h.Passkeys.ScriptURL
 }
 
 // authenticate checks a password. An unknown username is checked against a

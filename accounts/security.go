@@ -39,6 +39,8 @@ var activityWords = map[audit.Type]string{
 	audit.PasswordChanged:     "Changed the password; signed out everywhere else",
 	audit.SessionsEnded:       "Signed out other sessions",
 	audit.UserEnabled:         "Account enabled again",
+	audit.PasskeyAdded:        "Added a passkey",
+	audit.PasskeyRemoved:      "Removed a passkey",
 
 	audit.MFAEnabled:               "Turned on the authenticator app",
 	audit.MFADisabled:              "Turned off the authenticator app",
@@ -48,8 +50,16 @@ var activityWords = map[audit.Type]string{
 
 // failureWords say why a sign-in was refused, by the event's reason.
 var failureWords = map[string]string{
-	"wrong_code":   "Sign-in refused: wrong code",
-	reasonDisabled: "Sign-in refused: the account is disabled",
+	"wrong_code":      "Sign-in refused: wrong code",
+	reasonDisabled:    "Sign-in refused: the account is disabled",
+	"passkey_invalid": "Sign-in refused: a passkey did not check out",
+	"passkey_cloned":  "Sign-in refused: a passkey's counter went back, as a copied one's would",
+}
+
+// signInWords replace activityWords for sign-ins by a method other than
+// the password, by the event's "method".
+var signInWords = map[string]string{
+	"passkey": "Signed in with a passkey",
 }
 
 // security is GET /account/security.
@@ -73,6 +83,15 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request, user Iden
 			return
 		}
 		view.TOTP = s
+	}
+	if h.Passkeys != nil {
+		s, err := h.Passkeys.section(r.Context(), user.UserID)
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "list passkeys", "err", err)
+			http.Error(w, "Your passkeys could not be loaded. Please try again.", http.StatusInternalServerError)
+			return
+		}
+		view.Passkeys = &s
 	}
 	if h.Email != nil {
 		u, err := h.Email.Store.GetUser(r.Context(), user.UserID)
@@ -114,6 +133,9 @@ func (h *Handler) activity(ctx context.Context, events []audit.Event) []template
 		what, ok := activityWords[e.Type]
 		if !ok {
 			what = string(e.Type)
+		}
+		if how, ok := signInWords[e.Detail["method"]]; ok && e.Type == audit.SignIn {
+			what = how
 		}
 		if why, ok := failureWords[e.Detail["reason"]]; ok && e.Type == audit.SignInFailed {
 			what = why

@@ -38,6 +38,8 @@ const (
 	PasswordChanged     Type = "password_changed"
 	SessionsEnded       Type = "sessions_ended"
 	UserEnabled         Type = "user_enabled"
+	PasskeyAdded        Type = "passkey_added"
+	PasskeyRemoved      Type = "passkey_removed"
 	// An authenticator app turned on or off by its user; reset by the
 	// operator (server users reset-mfa) is MFAReset.
 	MFAEnabled               Type = "mfa_enabled"
@@ -51,7 +53,7 @@ const (
 var Types = []Type{SignIn, SignInFailed, ConsentGranted, ConsentRevoked, ClientCreated, ClientUpdated,
 	ClientSecretRotated, ClientDeleted, RefreshTokenReused, SigningKeyRotated, UserCreated, UserDeleted, UserDisabled,
 	EmailChanged, EmailVerified, PasswordReset, PasswordChanged, SessionsEnded, UserEnabled,
-	MFAEnabled, MFADisabled, MFAReset, RecoveryCodesRegenerated}
+	PasskeyAdded, PasskeyRemoved, MFAEnabled, MFADisabled, MFAReset, RecoveryCodesRegenerated}
 
 // Actors that are not a user id.
 const (

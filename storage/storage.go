@@ -22,6 +22,9 @@ var (
 	// ErrInactive: the code or token exists but was already used, rotated
 	// or revoked. It is what a racing second redemption gets.
 	ErrInactive = errors.New("storage: inactive")
+	// ErrLastPasskey: the passkey is the only way left to sign in to an
+	// account without a password, so it is not removed.
+	ErrLastPasskey = errors.New("storage: last passkey of an account without a password")
 )
 
 // User is an end user who signs in with a username and password.
@@ -220,6 +223,40 @@ type SigningKey struct {
 	PrivateKey []byte
 	Sealed     bool
 	CreatedAt  time.Time
+}
+
+// Passkey is a WebAuthn credential a user registered to sign in with.
+// CredentialID and PublicKey (COSE) are the authenticator's; ID is
+// Gatehouse's name for the row in URLs.
+type Passkey struct {
+	ID           string
+	UserID       string
+	Name         string
+	CredentialID []byte
+	PublicKey    []byte
+	SignCount    uint32
+	AAGUID       []byte
+	Transports   []string
+	// BackupEligible says the credential may be synced to other devices
+	// (it cannot change); BackupState that it is backed up now.
+	BackupEligible bool
+	BackupState    bool
+	CreatedAt      time.Time
+	LastUsedAt     *time.Time // nil until first used to sign in
+}
+
+// WebAuthnChallenge is a registration or sign-in ceremony begun and not yet
+// finished: single-use, short-lived, and bound to the browser that began
+// it (Binding, a digest of its session or pre-login cookie). Data is the
+// ceremony's state, opaque to storage.
+type WebAuthnChallenge struct {
+	Hash      string // SHA-256 of the challenge
+	Purpose   string // "register" or "login"
+	Binding   string
+	UserID    string // the registering user; "" for a sign-in
+	Data      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Session is a signed-in browser. The session id itself is never stored,
@@ -426,8 +463,9 @@ type Store interface {
 	ResealTOTP(ctx context.Context, userID string, old, sealed []byte) error
 	// CountRecoveryCodes returns how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
-	// ResetMFA removes every second factor of the user, for an operator
-	// helping someone who lost theirs; nothing to remove is not an error.
+	// ResetMFA removes every second factor of the user and their
+	// passkeys, for an operator helping someone who lost theirs; nothing
+	// to remove is not an error.
 	ResetMFA(ctx context.Context, userID string) error
 
 	// CountRequest counts one more request of key (a dynamic registration
@@ -476,6 +514,31 @@ type Store interface {
 	CreateRefreshGrace(ctx context.Context, g RefreshGrace) error
 	SealRefreshGrace(ctx context.Context, signature string, sealed []byte) error
 	GetRefreshGrace(ctx context.Context, signature string) (RefreshGrace, error) // ErrNotFound
+
+	// Passkeys. CreatePasskey returns ErrConflict for a credential ID
+	// already registered (to anyone). ListPasskeys is oldest first.
+	CreatePasskey(ctx context.Context, p Passkey) error
+	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
+	GetPasskeyByCredentialID(ctx context.Context, credentialID []byte) (Passkey, error) // ErrNotFound
+	RenamePasskey(ctx context.Context, userID, id, name string) error                   // ErrNotFound
+	// DeletePasskey removes one of the user's passkeys: ErrNotFound when
+	// there is none, ErrLastPasskey when the user has no password and no
+	// other passkey.
+	DeletePasskey(ctx context.Context, userID, id string) error
+	// UsePasskey records a sign-in: the new sign count, backup state and
+	// last use. The count only moves forward (a count of 0 means the
+	// authenticator keeps none): ErrInactive when another sign-in already
+	// stored this count or a later one, ErrNotFound when there is no such
+	// credential.
+	UsePasskey(ctx context.Context, credentialID []byte, signCount uint32, backupState bool, at time.Time) error
+
+	// WebAuthn challenges. ConsumeWebAuthnChallenge deletes and returns
+	// the unexpired challenge of that hash, purpose and binding; of two
+	// racing callers exactly one gets it, the other ErrNotFound, as does a
+	// replay, another browser's binding or an expired challenge.
+	// DeleteExpired removes expired ones.
+	CreateWebAuthnChallenge(ctx context.Context, c WebAuthnChallenge) error // ErrConflict
+	ConsumeWebAuthnChallenge(ctx context.Context, hash, purpose, binding string, now time.Time) (WebAuthnChallenge, error)
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

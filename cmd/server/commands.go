@@ -193,17 +193,18 @@ func usersCommand() *command {
 	}
 }
 
-// resetMFACommand removes a user's second factors, for someone who lost
-// both their authenticator app and their recovery codes; the password is
-// then enough to sign in, and the user can set up a new app.
+// resetMFACommand removes a user's second factors and passkeys, for
+// someone who lost both their authenticator app and their recovery codes,
+// or a device that holds a passkey; the password is then enough to sign
+// in, and the user can set up a new app.
 func resetMFACommand() *command {
 	return &command{
 		name:    "reset-mfa",
 		args:    "--username U [flags]",
-		summary: "remove a user's authenticator app and recovery codes",
+		summary: "remove a user's authenticator app, recovery codes and passkeys",
 		flags: func(fs *flag.FlagSet, cfg *config) runFunc {
 			var username string
-			fs.StringVar(&username, "username", "", "the user whose second factors to remove")
+			fs.StringVar(&username, "username", "", "the user whose second factors and passkeys to remove")
 			return func(ctx context.Context, cio cmdIO, args []string) error {
 				if err := wantArgs(args, 0, "server users reset-mfa --username U"); err != nil {
 					return err
@@ -228,6 +229,13 @@ func resetMFACommand() *command {
 					}
 					if left > 0 {
 						removed = append(removed, fmt.Sprintf("%d unused recovery codes", left))
+					}
+					keys, err := store.ListPasskeys(ctx, u.ID)
+					if err != nil {
+						return err
+					}
+					if len(keys) > 0 {
+						removed = append(removed, fmt.Sprintf("%d passkeys", len(keys)))
 					}
 					if len(removed) == 0 {
 						_, err := fmt.Fprintf(cio.stdout, "%s has no second factor; nothing removed\n", u.Username)

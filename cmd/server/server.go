@@ -243,7 +243,27 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 		Activity:         store,
 		TwoStep:          twoStep,
 	}
+	passkeys := &accounts.Passkeys{
+		Store:          store,
+		Sessions:       sessions,
+		Logger:         logger,
+		Limiter:        &accounts.StoreLimiter{Store: store},
+		TrustedProxies: cfg.TrustedProxies,
+		Audit:          auditLog,
+		Now:            now,
+		NewPage:        newPage,
+		ScriptURL:      web.AssetURL("passkey.js"),
+		Secure:         secure,
+	}
+	switch err := passkeys.UseIssuer(cfg.Issuer); {
+	case errors.Is(err, accounts.ErrNoPasskeyHost):
+		logger.InfoContext(ctx, "passkeys are off", "reason", err.Error())
+	case err != nil:
+		return nil, nil, err
+	}
+	accountsHandler.Passkeys = passkeys
 	accountsHandler.Mount(mux)
+	passkeys.Mount(mux)
 	emailPages.Mount(mux)
 	oauthHandler.DeviceLimiter = &accounts.StoreLimiter{Store: store}
 	oauthHandler.ClientAddress = accountsHandler.ClientAddress

@@ -43,6 +43,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Misc", miscTests},
 		{"UserAdmin", userAdminTests},
 		{"Audit", auditTests},
+		{"Passkeys", passkeyTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {

@@ -194,6 +194,7 @@ func expiredSets(now time.Time) []expiredSet {
 		{"expired refresh grace answers", qDeleteExpiredRefreshGrace, now},
 		{"expired email tokens", qDeleteExpiredEmail, now},
 		{"expired used-once values", qDeleteExpiredUsedOnce, now},
+		{"expired webauthn challenges", qDeleteExpiredChallenges, now},
 	}
 }
 

@@ -155,6 +155,9 @@ func (s *Store) ResetMFA(ctx context.Context, userID string) error {
 		if _, err := s.exec(ctx, qDeleteRecoveryCodes, userID); err != nil {
 			return err
 		}
+		if _, err := s.exec(ctx, qDeleteUserPasskeys, userID); err != nil {
+			return err
+		}
 		_, err := s.exec(ctx, qDeleteTOTP, userID)
 		return err
 	})

@@ -39,6 +39,9 @@ type LoginView struct {
 	Fresh            bool
 	Error            string
 	RegistrationOpen bool
+	// PasskeyScript is the URL of the passkey script, "" when the server
+	// offers no passkeys (its issuer is an IP address).
+	PasskeyScript string
 }
 
 type RegisterView struct {
@@ -159,6 +162,27 @@ type SecurityView struct {
 	Password PasswordSection
 	Sessions SessionsSection
 	Activity []ActivityEntry
+	// Passkeys is nil when the server has no passkey pages.
+	Passkeys *PasskeysSection
+}
+
+// PasskeysSection lists the user's passkeys on the security page.
+type PasskeysSection struct {
+	// Available is false when the issuer is an IP address, where browsers
+	// refuse passkeys.
+	Available bool
+	ScriptURL string
+	Keys      []PasskeyEntry
+}
+
+// PasskeyEntry is one passkey of the list.
+type PasskeyEntry struct {
+	ID       string
+	Name     string
+	Created  time.Time
+	LastUsed *time.Time // nil until first used
+	// Synced: the passkey may be copied to the user's other devices.
+	Synced bool
 }
 
 // ActivityEntry is one line of "Recent activity", already in words.
