@@ -64,6 +64,7 @@ type Store struct {
 	// writer, which transactions rebind to their connection.
 	stmts   []*sql.Stmt
 	txStmts []*sql.Stmt
+	clients clientCache
 }
 
 // Open connects to dsn, an SQLite file path or a postgres:// (or
