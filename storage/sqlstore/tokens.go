@@ -30,8 +30,14 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	if data == nil {
 		data = []byte{} // the column is NOT NULL; nil would bind as NULL
 	}
-	_, err := s.exec(ctx, qCreateToken, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
-		t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt), data)
+	args := []any{string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
+		t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt), data}
+	var err error
+	if s.group != nil && txFrom(ctx) == nil {
+		err = s.group.insert(args)
+	} else {
+		_, err = s.exec(ctx, qCreateToken, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
 	}
