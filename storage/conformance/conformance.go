@@ -397,6 +397,77 @@ var clientTests = []test{
 		mustOK(t, "GetGrant of the other client", err)
 		mustTokens(t, s, present, gone)
 	}},
+	// The next three read the client before changing it, so that a backend
+	// answering from memory must notice the change.
+	{"ChangesSeenAfterRead", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		owner := mustCreateUser(t, s, "owner")
+		c := mustCreateClient(t, s, owner.ID)
+		read := func(what string) storage.Client {
+			t.Helper()
+			got, err := s.GetClient(ctx, c.ID)
+			mustOK(t, "GetClient "+what, err)
+			return got
+		}
+		read("before the changes")
+		read("again")
+
+		mustOK(t, "SetClientSecret", s.SetClientSecret(ctx, c.ID, []byte("new-hash"), at(time.Hour)))
+		if got := read("after SetClientSecret"); string(got.SecretHash) != "new-hash" {
+			t.Errorf("after SetClientSecret the secret hash is %q", got.SecretHash)
+		}
+		update := c
+		update.RedirectURIs, update.UpdatedAt = []string{"https://new.example/cb"}, at(2*time.Hour)
+		mustOK(t, "UpdateClient", s.UpdateClient(ctx, update))
+		if got := read("after UpdateClient"); !cmp.Equal(got.RedirectURIs, update.RedirectURIs) {
+			t.Errorf("after UpdateClient the redirect URIs are %v", got.RedirectURIs)
+		}
+		// The client goes with its owner, by a cascade no client method
+		// runs.
+		mustOK(t, "DeleteUser", s.DeleteUser(ctx, owner.ID))
+		_, err := s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient after deleting its owner", err, storage.ErrNotFound)
+	}},
+	{"RolledBackChangeNotSeen", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		c, other := mustCreateClient(t, s, ""), mustCreateClient(t, s, "")
+		_, err := s.GetClient(ctx, c.ID)
+		mustOK(t, "GetClient", err)
+
+		txCtx, err := s.BeginTx(ctx)
+		mustOK(t, "BeginTx", err)
+		update := c
+		update.Name, update.UpdatedAt = "Never", at(time.Hour)
+		mustOK(t, "UpdateClient", s.UpdateClient(txCtx, update))
+		got, err := s.GetClient(txCtx, c.ID)
+		mustOK(t, "GetClient in the transaction", err)
+		if got.Name != "Never" {
+			t.Errorf("GetClient in the transaction that renamed it: name %q", got.Name)
+		}
+		mustOK(t, "Rollback", s.Rollback(txCtx))
+
+		// A later write to another client must not bring the rolled-back
+		// state back.
+		mustOK(t, "SetClientSecret", s.SetClientSecret(ctx, other.ID, []byte("other-hash"), at(time.Hour)))
+		for _, what := range []string{"after the rollback", "again"} {
+			got, err := s.GetClient(ctx, c.ID)
+			mustOK(t, "GetClient "+what, err)
+			if diff := cmp.Diff(c, got); diff != "" {
+				t.Errorf("GetClient %s (-want +got):\n%s", what, diff)
+			}
+		}
+	}},
+	{"ReadClientIsACopy", func(t *testing.T, s storage.Store) {
+		c := mustCreateClient(t, s, "")
+		got, err := s.GetClient(t.Context(), c.ID)
+		mustOK(t, "GetClient", err)
+		got.RedirectURIs[0], got.Scopes[0], got.SecretHash[0] = "changed", "changed", 'x'
+		again, err := s.GetClient(t.Context(), c.ID)
+		mustOK(t, "GetClient", err)
+		if diff := cmp.Diff(c, again); diff != "" {
+			t.Errorf("a caller's change to a read client reached the next read (-want +got):\n%s", diff)
+		}
+	}},
 }
 
 var grantTests = []test{

@@ -168,3 +168,63 @@ func BenchmarkCodeExchangeTx(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetClient is a client lookup while tokens are being written, as
+// under load: "cached" is GetClient, the change count and then memory;
+// "row" reads and decodes the client's row each time, as GetClient did
+// before the cache.
+func BenchmarkGetClient(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s, c := newBenchStore(b, be.newDSN)
+			c.ID, c.Public = storage.NewID(), false
+			c.SecretHash = make([]byte, 32)
+			c.RedirectURIs = []string{"https://app.example/callback"}
+			c.Scopes = []string{"openid", "offline_access", "books:read", "books:write"}
+			c.GrantTypes = []string{"authorization_code", "refresh_token"}
+			if err := s.CreateClient(b.Context(), c); err != nil {
+				b.Fatal(err)
+			}
+			for _, lookup := range []struct {
+				name string
+				get  func(context.Context, string) (storage.Client, error)
+			}{{"cached", s.GetClient}, {"row", s.getClient}} {
+				b.Run(lookup.name, func(b *testing.B) {
+					// A writer beside the readers keeps SQLite's
+					// readers from reusing their page caches, as
+					// token inserts do under load.
+					stop := make(chan struct{})
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						for i := 0; ; i++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							if err := s.CreateToken(context.Background(), benchToken(storage.KindAccess, c.ID, strconv.Itoa(i))); err != nil {
+								b.Error(err)
+								return
+							}
+							time.Sleep(100 * time.Microsecond)
+						}
+					}()
+					b.ReportAllocs()
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if _, err := lookup.get(context.Background(), c.ID); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+					b.StopTimer()
+					close(stop)
+					<-done
+				})
+			}
+		})
+	}
+}

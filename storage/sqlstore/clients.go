@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"gatehouse/storage"
@@ -21,6 +24,7 @@ var (
 	qDeleteClient   = newQuery(`DELETE FROM clients WHERE id = ?`)
 	qListClients    = newQuery(`SELECT ` + clientColumns + ` FROM clients ORDER BY created_at, id`)
 	qClientsByOwner = newQuery(`SELECT ` + clientColumns + ` FROM clients WHERE owner_id = ? ORDER BY created_at, id`)
+	qClientChanges  = newQuery(`SELECT n FROM client_changes WHERE id = 1`)
 )
 
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
@@ -34,12 +38,92 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	return nil
 }
 
+// GetClient answers from the client cache while client_changes shows no
+// write to clients since the client was read, so a rotated secret, a new
+// redirect URI or a deletion counts from the next lookup on, on every
+// instance and whichever process wrote it.
+//
+// Inside a transaction the row is read as it is: the transaction may hold
+// its own uncommitted write to clients, which must not reach the cache.
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	if txFrom(ctx) != nil {
+		return s.getClient(ctx, id)
+	}
+	var n int64
+	if err := s.stmt(ctx, qClientChanges).QueryRowContext(ctx).Scan(&n); err != nil {
+		return storage.Client{}, fmt.Errorf("get client %q: %w", id, err)
+	}
+	if c, ok := s.clients.get(id, n); ok {
+		return c, nil
+	}
+	// The row read now is at least as new as count n: a write between the
+	// two reads makes the next lookup see a higher count and read again.
+	c, err := s.getClient(ctx, id)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	s.clients.put(c, n)
+	return c, nil
+}
+
+func (s *Store) getClient(ctx context.Context, id string) (storage.Client, error) {
 	c, err := scanClient(s.stmt(ctx, qGetClient).QueryRowContext(ctx, id))
 	if err != nil {
 		return storage.Client{}, fmt.Errorf("get client %q: %w", id, s.d.translate(err))
 	}
 	return c, nil
+}
+
+// clientCache holds the clients read since client_changes last moved.
+type clientCache struct {
+	mu sync.RWMutex
+	// n is the client_changes count every entry was read at or after.
+	n       int64
+	clients map[string]storage.Client
+}
+
+// maxCachedClients bounds the cache's memory when clients are many
+// (dynamic registration, metadata documents): past it the cache starts
+// over, which costs only reads.
+const maxCachedClients = 10_000
+
+// get returns a copy of the cached client when the count is still n. The
+// cache keeps its own copy too: a caller changing a list it was given
+// must not change the client for others.
+func (cc *clientCache) get(id string, n int64) (storage.Client, bool) {
+	cc.mu.RLock()
+	c, ok := cc.clients[id]
+	ok = ok && cc.n == n
+	cc.mu.RUnlock()
+	if !ok {
+		return storage.Client{}, false
+	}
+	return cloneClient(c), true
+}
+
+func cloneClient(c storage.Client) storage.Client {
+	c.SecretHash = bytes.Clone(c.SecretHash)
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.Scopes = slices.Clone(c.Scopes)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	return c
+}
+
+// put caches c, read at count n or later. A higher count than the cache's
+// empties it: every entry may be stale. A lower one, from a lookup that
+// raced a write, is not kept.
+func (cc *clientCache) put(c storage.Client, n int64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if n < cc.n {
+		return
+	}
+	if n > cc.n || cc.clients == nil || len(cc.clients) >= maxCachedClients {
+		cc.n = n
+		cc.clients = make(map[string]storage.Client)
+	}
+	cc.clients[c.ID] = cloneClient(c)
 }
 
 // UpdateClient changes c's name, redirect URIs, scopes, grant types,

@@ -2,8 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,5 +59,60 @@ func TestSQLiteReadsOutsideTxDoNotWait(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("CountUsers outside the transaction = %d, want 1: uncommitted rows leaked", n)
+	}
+}
+
+// TestSQLiteGroupCommit queues inserts behind an open transaction, so that
+// they commit together, and checks that the one with a taken signature
+// fails alone and that every other was committed when its caller returned.
+func TestSQLiteGroupCommit(t *testing.T) {
+	s := mustOpen(t, storagetest.SQLitePath(t))
+	ctx := t.Context()
+	c := storage.Client{ID: storage.NewID(), Name: "group", Public: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	taken := benchToken(storage.KindAccess, c.ID, "taken")
+	if err := s.CreateToken(ctx, taken); err != nil {
+		t.Fatal(err)
+	}
+
+	// The open transaction holds the writer, so the inserts pile up.
+	txCtx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	tokens := make([]storage.Token, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range tokens {
+		tokens[i] = benchToken(storage.KindAccess, c.ID, strconv.Itoa(i))
+		if i == n/2 {
+			tokens[i].Signature = taken.Signature
+		}
+		wg.Go(func() {
+			errs[i] = s.CreateToken(ctx, tokens[i])
+			if errs[i] == nil {
+				// Committed by the time CreateToken returns: another
+				// connection sees it.
+				if _, err := s.GetToken(ctx, storage.KindAccess, tokens[i].Signature); err != nil {
+					errs[i] = fmt.Errorf("read back at once: %w", err)
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Rollback(txCtx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == n/2 && !errors.Is(err, storage.ErrConflict):
+			t.Errorf("insert of a taken signature: %v, want ErrConflict", err)
+		case i != n/2 && err != nil:
+			t.Errorf("insert %d: %v", i, err)
+		}
 	}
 }

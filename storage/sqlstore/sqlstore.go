@@ -64,6 +64,10 @@ type Store struct {
 	// writer, which transactions rebind to their connection.
 	stmts   []*sql.Stmt
 	txStmts []*sql.Stmt
+	clients clientCache
+	// group batches token inserts outside transactions; nil on
+	// PostgreSQL, whose pool writes in parallel.
+	group *groupCommit
 }
 
 // Open connects to dsn, an SQLite file path or a postgres:// (or
@@ -82,6 +86,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if s.d == sqliteDialect {
+		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken]}
 	}
 	return s, nil
 }

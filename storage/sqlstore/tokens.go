@@ -47,9 +47,14 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, err)
 	}
-	_, err = s.exec(ctx, qCreateToken, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
+	args := []any{string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
 		t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt),
-		t.Claims != nil, c.Username, scopes, audience, c.JKT, data)
+		t.Claims != nil, c.Username, scopes, audience, c.JKT, data}
+	if s.group != nil && txFrom(ctx) == nil {
+		err = s.group.insert(args)
+	} else {
+		_, err = s.exec(ctx, qCreateToken, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
 	}
