@@ -7,9 +7,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scale="${FUZZ_SCALE:-1}"
+# Go 1.26's fuzz coordinator can fail a target with a bare "context
+# deadline exceeded" when -fuzztime ends while a worker is busy, on a loaded
+# machine (golang/go#75804, fixed in Go 1.27). A real failure always writes
+# its input to testdata/fuzz/TARGET/, so only a failure that wrote one fails
+# the script.
 run() { # package target seconds
 	echo "fuzz $2 for $(( $3 * scale ))s"
-	go test -run '^$' -fuzz "^$2\$" -fuzztime "$(( $3 * scale ))s" "$1"
+	local corpus="$1/testdata/fuzz/$2" before after out status=0
+	before=$(ls "$corpus" 2>/dev/null | sort)
+	out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "$(( $3 * scale ))s" "$1" 2>&1) || status=$?
+	printf '%s\n' "$out"
+	[ "$status" -eq 0 ] && return 0
+	after=$(ls "$corpus" 2>/dev/null | sort)
+	if [ "$before" = "$after" ] && printf '%s' "$out" | grep -q 'context deadline exceeded'; then
+		echo "fuzz $2: stopped by the fuzztime race of golang/go#75804, no failing input; not a failure"
+		return 0
+	fi
+	return "$status"
 }
 
 # Pure functions: cheap executions, short budgets.
