@@ -168,10 +168,7 @@ func usersCommand() *command {
 							return err
 						}
 						return withStore(ctx, cfg, func(store storage.Store) error {
-							u, err := store.GetUserByUsername(ctx, username)
-							if errors.Is(err, storage.ErrNotFound) {
-								return fmt.Errorf("no user %q", strings.ToLower(username))
-							}
+							u, err := lookUpUser(ctx, store, username)
 							if err != nil {
 								return err
 							}
@@ -210,10 +207,7 @@ func resetMFACommand() *command {
 					return err
 				}
 				return withStore(ctx, cfg, func(store storage.Store) error {
-					u, err := store.GetUserByUsername(ctx, username)
-					if errors.Is(err, storage.ErrNotFound) {
-						return fmt.Errorf("no user %q", strings.ToLower(username))
-					}
+					u, err := lookUpUser(ctx, store, username)
 					if err != nil {
 						return err
 					}
