@@ -36,8 +36,11 @@ func BenchmarkCreateToken(b *testing.B) {
 	}{
 		{"group", func(t storage.Token) error { return s.CreateToken(context.Background(), t) }},
 		{"single", func(t storage.Token) error {
-			_, err := s.exec(context.Background(), qCreateToken, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
-				t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt), t.Data)
+			args, err := s.tokenArgs(t)
+			if err != nil {
+				return err
+			}
+			_, err = s.exec(context.Background(), qCreateToken, args...)
 			return err
 		}},
 	} {

@@ -31,6 +31,23 @@ var (
 
 // CreateToken stores t. A taken kind and signature is storage.ErrConflict.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	args, err := s.tokenArgs(t)
+	if err != nil {
+		return fmt.Errorf("create %s token: %w", t.Kind, err)
+	}
+	if s.group != nil && txFrom(ctx) == nil {
+		err = s.group.insert(args)
+	} else {
+		_, err = s.exec(ctx, qCreateToken, args...)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
+	}
+	return nil
+}
+
+// tokenArgs are qCreateToken's arguments for t.
+func (s *Store) tokenArgs(t storage.Token) ([]any, error) {
 	data := t.Data
 	if data == nil {
 		data = []byte{} // the column is NOT NULL; nil would bind as NULL
@@ -41,24 +58,15 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	}
 	scopes, err := joinClaim("scope", c.Scopes)
 	if err != nil {
-		return fmt.Errorf("create %s token: %w", t.Kind, err)
+		return nil, err
 	}
 	audience, err := joinClaim("audience", c.Audience)
 	if err != nil {
-		return fmt.Errorf("create %s token: %w", t.Kind, err)
+		return nil, err
 	}
-	args := []any{string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
+	return []any{string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.Active,
 		t.AccessSignature, s.time(t.RequestedAt), s.time(t.ExpiresAt),
-		t.Claims != nil, c.Username, scopes, audience, c.JKT, data}
-	if s.group != nil && txFrom(ctx) == nil {
-		err = s.group.insert(args)
-	} else {
-		_, err = s.exec(ctx, qCreateToken, args...)
-	}
-	if err != nil {
-		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
-	}
-	return nil
+		t.Claims != nil, c.Username, scopes, audience, c.JKT, data}, nil
 }
 
 // GetToken returns the row, active or not.
