@@ -260,8 +260,10 @@ func checkIDToken(raw, alg string) error {
 // devicePoolRate is the most device-code polls per second scenario 10
 // expects. RFC 8628 §3.5 answers a code polled again within its interval
 // (5 s) with slow_down, so the scenario cycles through enough codes that
-// each comes round at most every 6 s at this rate.
-const devicePoolRate = 4000
+// each comes round at most every 6 s at this rate. It is set well above
+// the average rate: one burst past it earns a slow_down, which lengthens
+// that code's interval, and from then on every round answers slow_down.
+const devicePoolRate = 8000
 
 // devicePoolSize is how many codes a scenario of d needs: one per poll
 // when d and its warm-up are short, else 6 s worth at devicePoolRate.
