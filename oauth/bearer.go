@@ -51,16 +51,16 @@ func (h *Handler) Require(res Resource, scope string) func(http.Handler) http.Ha
 				return
 			}
 			if !h.audienceAllows(res, p.Audience) {
-				bearerError(w, http.StatusUnauthorized, "invalid_token", "This access token was issued for another resource; request one with resource="+h.uri(res)+".", metadata)
+				h.tokenRefused(w, r, "This access token was issued for another resource; request one with resource="+h.uri(res)+".", metadata)
 				return
 			}
 			if p.UserID == "" {
 				// Any of the resource's scopes would do, once granted by a person.
-				insufficientScope(w, cmp.Or(scope, strings.Join(res.Scopes, " ")), "This token acts for no end user; this resource needs one.", metadata)
+				insufficientScope(w, r, cmp.Or(scope, strings.Join(res.Scopes, " ")), "This token acts for no end user; this resource needs one.", metadata)
 				return
 			}
 			if scope != "" && !slices.Contains(p.Scopes, scope) {
-				insufficientScope(w, scope, fmt.Sprintf("This token was not granted the %q scope.", scope), metadata)
+				insufficientScope(w, r, scope, fmt.Sprintf("This token was not granted the %q scope.", scope), metadata)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
@@ -87,7 +87,7 @@ func HasScope(ctx context.Context, scope string) bool {
 func (h *Handler) InsufficientScope(res Resource) func(w http.ResponseWriter, r *http.Request, scope string) {
 	metadata := h.MetadataURL(res)
 	return func(w http.ResponseWriter, r *http.Request, scope string) {
-		insufficientScope(w, scope, fmt.Sprintf("This token was not granted the %q scope.", scope), metadata)
+		insufficientScope(w, r, scope, fmt.Sprintf("This token was not granted the %q scope.", scope), metadata)
 	}
 }
 
@@ -186,9 +186,32 @@ func bearerError(w http.ResponseWriter, status int, code, description, metadata 
 	writeJSON(w, status, errorBody{code, description})
 }
 
-func insufficientScope(w http.ResponseWriter, scope, description, metadata string) {
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error="insufficient_scope", scope=%q, error_description=%q`, scope, description)+metadataParam(metadata))
+// insufficientScope answers 403 with the challenge of the scheme the
+// token came in: a DPoP client told to get a new Bearer token would be
+// told wrong (RFC 9449 §7.1 carries RFC 6750's error and scope).
+func insufficientScope(w http.ResponseWriter, r *http.Request, scope, description, metadata string) {
+	if sentDPoP(r) {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP algs=%q, error="insufficient_scope", scope=%q, error_description=%q`, algNames(DPoPAlgs), scope, description)+metadataParam(metadata))
+	} else {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error="insufficient_scope", scope=%q, error_description=%q`, scope, description)+metadataParam(metadata))
+	}
 	writeJSON(w, http.StatusForbidden, errorBody{"insufficient_scope", description})
+}
+
+// tokenRefused answers 401 invalid_token for a live token this resource
+// does not take, in the scheme the token came in.
+func (h *Handler) tokenRefused(w http.ResponseWriter, r *http.Request, description, metadata string) {
+	if sentDPoP(r) {
+		h.dpopResourceError(w, "invalid_token", description, metadata)
+		return
+	}
+	bearerError(w, http.StatusUnauthorized, "invalid_token", description, metadata)
+}
+
+// sentDPoP reports whether the request's token came as Authorization: DPoP.
+func sentDPoP(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "DPoP")
 }
 
 func metadataParam(metadata string) string {

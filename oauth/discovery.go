@@ -109,7 +109,7 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.UserID == "" || !slices.Contains(p.Scopes, "openid") {
-		insufficientScope(w, "openid", "UserInfo needs a token granted the openid scope.", "")
+		insufficientScope(w, r, "openid", "UserInfo needs a token granted the openid scope.", "")
 		return
 	}
 	claims := map[string]any{"sub": p.UserID}

@@ -108,6 +108,14 @@ func TestDPoPFlow(t *testing.T) {
 			t.Fatalf("challenge %q, want a DPoP challenge with algs", ch)
 		}
 	})
+	t.Run("insufficient scope answers in the DPoP scheme", func(t *testing.T) {
+		proof := key.Build(dpoptest.Proof{Method: "POST", URL: booksURL, AccessToken: access})
+		resp, body := call(t, "POST", booksURL, nil, map[string]string{"Authorization": "DPoP " + access, "DPoP": proof})
+		wantError(t, "books:write with a books:read token", resp, body, http.StatusForbidden, "insufficient_scope")
+		if ch := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "DPoP ") || !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `scope="books:write"`) {
+			t.Fatalf("challenge %q, want DPoP error=insufficient_scope scope=books:write", ch)
+		}
+	})
 	bad := []struct {
 		name    string
 		headers map[string]string
