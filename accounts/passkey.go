@@ -653,7 +653,7 @@ func (p *Passkeys) rename(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
 	}
-	id, ok := p.signedIn(w, r)
+	id, ok := p.Sessions.SignedInToAccount(w, r)
 	if !ok {
 		return
 	}
@@ -682,7 +682,7 @@ func (p *Passkeys) remove(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
 	}
-	id, ok := p.signedIn(w, r)
+	id, ok := p.Sessions.SignedInToAccount(w, r)
 	if !ok {
 		return
 	}
@@ -701,14 +701,6 @@ func (p *Passkeys) remove(w http.ResponseWriter, r *http.Request) {
 	}
 	audit.Record(ctx, p.Audit, audit.Event{Type: audit.PasskeyRemoved, Actor: id.UserID, Subject: id.UserID})
 	http.Redirect(w, r, "/account/security#passkeys", http.StatusSeeOther)
-}
-
-func (p *Passkeys) signedIn(w http.ResponseWriter, r *http.Request) (Identity, bool) {
-	id, ok := p.Sessions.Identity(r)
-	if !ok {
-		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
-	}
-	return id, ok
 }
 
 func (p *Passkeys) message(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {

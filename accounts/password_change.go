@@ -49,7 +49,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
 	}
-	id, ok := h.signedIn(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok {
 		return
 	}

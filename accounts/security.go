@@ -64,7 +64,7 @@ var signInWords = map[string]string{
 
 // security is GET /account/security.
 func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.signedIn(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok {
 		return
 	}

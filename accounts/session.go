@@ -235,6 +235,17 @@ var ErrAccountDisabled = errors.New("the account is disabled")
 // passkey), so it tells nothing to someone guessing.
 const DisabledMessage = "This account is disabled."
 
+// SignedInToAccount returns the signed-in user of a page under
+// /account/security; without one it sends the browser to sign in and come
+// back to that page.
+func (s *Sessions) SignedInToAccount(w http.ResponseWriter, r *http.Request) (Identity, bool) {
+	id, ok := s.Identity(r)
+	if !ok {
+		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
+	}
+	return id, ok
+}
+
 // SignIn starts a fresh session: a new record with a new random id, never
 // a continuation of whatever cookie the browser sent. The session that
 // browser had before ends. The browser also becomes a known device of the

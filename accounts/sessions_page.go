@@ -11,16 +11,6 @@ import (
 	"gatehouse/web/templates"
 )
 
-// signedIn returns the signed-in user, or sends the browser to sign in and
-// come back to the security page.
-func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (Identity, bool) {
-	id, ok := h.Sessions.Identity(r)
-	if !ok {
-		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
-	}
-	return id, ok
-}
-
 // sessionsSection lists the user's live sessions: this browser's first,
 // marked, then the others newest first.
 func (h *Handler) sessionsSection(r *http.Request, id Identity) (templates.SessionsSection, error) {
@@ -55,7 +45,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
 	}
-	id, ok := h.signedIn(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok {
 		return
 	}
@@ -96,7 +86,7 @@ func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
 	}
-	id, ok := h.signedIn(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok {
 		return
 	}

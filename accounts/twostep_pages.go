@@ -188,19 +188,9 @@ func (h *Handler) checkCode(w http.ResponseWriter, r *http.Request, userID, user
 	return "", http.StatusUnauthorized, message
 }
 
-// signedInForTOTP is the signed-in user of a page of the security
-// settings, or a redirect to sign in.
-func (h *Handler) signedInForTOTP(w http.ResponseWriter, r *http.Request) (Identity, bool) {
-	id, ok := h.Sessions.Identity(r)
-	if !ok {
-		http.Redirect(w, r, "/login?return_to=%2Faccount%2Fsecurity", http.StatusSeeOther)
-	}
-	return id, ok
-}
-
 // totpSetupPage is GET /account/totp/setup: a new key, not yet stored.
 func (h *Handler) totpSetupPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.signedInForTOTP(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok {
 		return
 	}
@@ -243,7 +233,7 @@ func (h *Handler) setupPage(w http.ResponseWriter, r *http.Request, id Identity,
 // totpConfirm is POST /account/totp/setup: a code of the new key turns the
 // second step on, and the recovery codes are shown, once.
 func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.signedInForTOTP(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok || !parseForm(w, r) {
 		return
 	}
@@ -279,7 +269,7 @@ func (h *Handler) showRecoveryCodes(w http.ResponseWriter, r *http.Request, head
 
 // totpRegenerate is POST /account/totp/recovery-codes.
 func (h *Handler) totpRegenerate(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.signedInForTOTP(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok || !parseForm(w, r) || !h.securityCode(w, r, id) {
 		return
 	}
@@ -295,7 +285,7 @@ func (h *Handler) totpRegenerate(w http.ResponseWriter, r *http.Request) {
 
 // totpDisable is POST /account/totp/disable.
 func (h *Handler) totpDisable(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.signedInForTOTP(w, r)
+	id, ok := h.Sessions.SignedInToAccount(w, r)
 	if !ok || !parseForm(w, r) || !h.securityCode(w, r, id) {
 		return
 	}
