@@ -28,6 +28,7 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	SetUserPassword(ctx context.Context, userID, hash string) error
+	ReplacePasswordHash(ctx context.Context, userID, old, hash string) error
 }
 
 // Handler serves the home, login, register and logout pages.
@@ -231,7 +232,25 @@ func (h *Handler) authenticate(ctx context.Context, username, password string) (
 	if err != nil {
 		return storage.User{}, false, fmt.Errorf("check password of %q: %w", username, err)
 	}
-	return user, ok && user.ID != "", nil
+	ok = ok && user.ID != ""
+	if ok && hashOutdated(hash) {
+		h.upgradeHash(ctx, user, password)
+	}
+	return user, ok, nil
+}
+
+// upgradeHash replaces a hash made with older parameters once the password
+// is known to be right, so that lowering argon2's memory, or raising its
+// cost, reaches every account that signs in. A failure only leaves the old
+// hash, which still verifies.
+func (h *Handler) upgradeHash(ctx context.Context, user storage.User, password string) {
+	hash, err := HashPassword(password)
+	if err == nil {
+		err = h.Store.ReplacePasswordHash(ctx, user.ID, user.PasswordHash, hash)
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.Logger.WarnContext(ctx, "upgrade password hash", "user", user.ID, "err", err)
+	}
 }
 
 // signInFailed is the event of a refused password. The name typed is kept

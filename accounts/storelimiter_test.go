@@ -112,6 +112,9 @@ func (s *passwordStore) GetUser(context.Context, string) (storage.User, error) {
 	return storage.User{}, storage.ErrNotFound
 }
 func (s *passwordStore) SetUserPassword(context.Context, string, string) error { return nil }
+func (s *passwordStore) ReplacePasswordHash(context.Context, string, string, string) error {
+	return nil
+}
 
 // TestLoginThrottleFailsClosed: when the failures cannot be counted, the
 // password is not checked at all.

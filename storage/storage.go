@@ -337,6 +337,10 @@ type Store interface {
 	// when another user has verified it first.
 	VerifyUserEmail(ctx context.Context, userID, email string) error
 	SetUserPassword(ctx context.Context, userID, hash string) error // ErrNotFound
+	// ReplacePasswordHash swaps old for hash, a new hash of the same
+	// password; ErrNotFound when the user is gone or the hash is no longer
+	// old, so an upgrade never overwrites a password changed meanwhile.
+	ReplacePasswordHash(ctx context.Context, userID, old, hash string) error
 
 	// Mailed links. UseEmailToken marks one used: ErrInactive when it
 	// already was, ErrNotFound when there is none, so of two racing

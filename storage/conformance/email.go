@@ -56,6 +56,18 @@ var emailTests = []test{
 		}
 		wantErr(t, "SetUserPassword unknown", s.SetUserPassword(ctx, "nobody", "h"), storage.ErrNotFound)
 	}},
+	{"ReplacePasswordHash", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u := mustCreateUser(t, s, "alice")
+		mustOK(t, "ReplacePasswordHash", s.ReplacePasswordHash(ctx, u.ID, u.PasswordHash, "rehashed"))
+		wantErr(t, "ReplacePasswordHash stale", s.ReplacePasswordHash(ctx, u.ID, u.PasswordHash, "other"), storage.ErrNotFound)
+		got, err := s.GetUser(ctx, u.ID)
+		mustOK(t, "GetUser", err)
+		if got.PasswordHash != "rehashed" {
+			t.Fatalf("hash = %q, want the first replacement only", got.PasswordHash)
+		}
+		wantErr(t, "ReplacePasswordHash unknown", s.ReplacePasswordHash(ctx, "nobody", "rehashed", "h"), storage.ErrNotFound)
+	}},
 	{"EmailTokensAreSingleUse", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		u := mustCreateUser(t, s, "alice")

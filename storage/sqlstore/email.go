@@ -14,6 +14,7 @@ var (
 	qSetUserEmail           = newQuery(`UPDATE users SET email = ?, email_verified = ? WHERE id = ?`)
 	qVerifyUserEmail        = newQuery(`UPDATE users SET email_verified = ? WHERE id = ? AND lower(email) = ? AND email <> ''`)
 	qSetUserPassword        = newQuery(`UPDATE users SET password_hash = ? WHERE id = ?`)
+	qReplacePasswordHash    = newQuery(`UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`)
 	qCreateEmailToken       = newQuery(`INSERT INTO email_tokens (token_hash, purpose, user_id, email, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`)
 	qGetEmailToken          = newQuery(`SELECT token_hash, purpose, user_id, email, created_at, expires_at, used_at FROM email_tokens WHERE token_hash = ?`)
 	qUseEmailToken          = newQuery(`UPDATE email_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`)
@@ -51,6 +52,15 @@ func (s *Store) VerifyUserEmail(ctx context.Context, userID, email string) error
 func (s *Store) SetUserPassword(ctx context.Context, userID, hash string) error {
 	if err := s.execOne(ctx, qSetUserPassword, hash, userID); err != nil {
 		return fmt.Errorf("set password of %q: %w", userID, err)
+	}
+	return nil
+}
+
+// ReplacePasswordHash sets a new hash of the same password, unless the
+// password changed since old was read.
+func (s *Store) ReplacePasswordHash(ctx context.Context, userID, old, hash string) error {
+	if err := s.execOne(ctx, qReplacePasswordHash, hash, userID, old); err != nil {
+		return fmt.Errorf("replace password hash of %q: %w", userID, err)
 	}
 	return nil
 }
