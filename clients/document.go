@@ -36,6 +36,7 @@ type documentMetadata struct {
 	JWKSURI                 string          `json:"jwks_uri"`
 	ClientSecret            json.RawMessage `json:"client_secret"`
 	ClientSecretExpiresAt   json.RawMessage `json:"client_secret_expires_at"`
+	IDTokenAlg              string          `json:"id_token_signed_response_alg"`
 }
 
 // CheckDocumentURL reports why rawURL cannot be a client identifier URL
@@ -131,6 +132,10 @@ func ParseDocument(id string, body []byte, now time.Time) (Document, error) {
 	if err != nil {
 		return Document{}, documentError("scope: %v", err)
 	}
+	alg, err := ValidateIDTokenAlg(md.IDTokenAlg)
+	if err != nil {
+		return Document{}, documentError("%v", err)
+	}
 	u, _ := url.Parse(id)
 	return Document{
 		Client: storage.Client{
@@ -140,6 +145,7 @@ func ParseDocument(id string, body []byte, now time.Time) (Document, error) {
 			RedirectURIs: slices.Clone(md.RedirectURIs),
 			Scopes:       scopes,
 			GrantTypes:   canonicalGrants(grants),
+			IDTokenAlg:   alg,
 			CreatedAt:    now,
 			UpdatedAt:    now,
 		},

@@ -41,6 +41,12 @@ func TestParseDocument(t *testing.T) {
 	if c := d.Client; !c.Public || c.Name != "App" || d.Host != "app.example" || !slices.Equal(c.GrantTypes, []string{"authorization_code", "refresh_token"}) || !slices.Equal(c.Scopes, []string{"books:read"}) {
 		t.Errorf("client %+v host %q", c, d.Host)
 	}
+	if d.Client.IDTokenAlg != "RS256" {
+		t.Errorf("ID token algorithm without id_token_signed_response_alg = %q, want RS256", d.Client.IDTokenAlg)
+	}
+	if d, err := ParseDocument(id, []byte(`{`+base+`,"id_token_signed_response_alg":"ES256"}`), time.Now()); err != nil || d.Client.IDTokenAlg != "ES256" {
+		t.Errorf("id_token_signed_response_alg ES256: %q, %v", d.Client.IDTokenAlg, err)
+	}
 	for body, want := range map[string]string{
 		`{` + base + `,"client_secret":"s"}`:                  "client_secret",
 		`{` + base + `,"grant_types":["client_credentials"]}`: "grant_types",
@@ -50,6 +56,7 @@ func TestParseDocument(t *testing.T) {
 		`{` + strings.Replace(base, `"none"`, `"private_key_jwt"`, 1) + `,"jwks_uri":"https://app.example/jwks"}`: "private_key_jwt",
 		`{` + strings.Replace(base, `http://localhost/cb`, `http://app.example/cb`, 1) + `}`:                      "redirect_uris",
 		`{` + strings.Replace(base, `,"token_endpoint_auth_method":"none"`, ``, 1) + `}`:                          "token_endpoint_auth_method",
+		`{` + base + `,"id_token_signed_response_alg":"none"}`:                                                    "id_token_signed_response_alg",
 		`[]`:    "JSON object",
 		`{} {}`: "more than one",
 		`{"client_id":"https://app.example/client.json/"}`: "not the URL",
