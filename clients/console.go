@@ -84,6 +84,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs: r.PostForm.Get("redirect_uris"),
 		Scope:        r.PostForm.Get("scope"),
 		JWKS:         strings.TrimSpace(r.PostForm.Get("jwks")),
+		IDTokenAlg:   r.PostForm.Get("id_token_signed_response_alg"),
 
 		PostLogoutRedirectURIs: r.PostForm.Get("post_logout_redirect_uris"),
 	}
@@ -102,6 +103,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs: splitLines(form.RedirectURIs),
 		Public:       form.Public,
 		Scope:        form.Scope,
+		IDTokenAlg:   form.IDTokenAlg,
 
 		PostLogoutRedirectURIs: splitLines(form.PostLogoutRedirectURIs),
 	}
@@ -137,14 +139,15 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.parseForm(w, r) {
 		return
 	}
-	entered, enteredLogout := r.PostForm.Get("redirect_uris"), r.PostForm.Get("post_logout_redirect_uris")
-	updated, err := UpdateWithLogout(r.Context(), h.Store, c.ID, r.PostForm.Get("name"), splitLines(entered), splitLines(enteredLogout), h.Now())
+	entered, enteredLogout, alg := r.PostForm.Get("redirect_uris"), r.PostForm.Get("post_logout_redirect_uris"), r.PostForm.Get("id_token_signed_response_alg")
+	updated, err := UpdateWithLogout(r.Context(), h.Store, c.ID, r.PostForm.Get("name"), splitLines(entered), splitLines(enteredLogout), alg, h.Now())
 	var invalid *Error
 	switch {
 	case errors.As(err, &invalid):
 		v := h.appView(r, c, "")
 		v.RedirectURIs = entered
 		v.PostLogoutRedirectURIs = enteredLogout
+		v.IDTokenAlg = alg
 		v.Error = invalid.Message
 		h.render(w, r, http.StatusBadRequest, templates.App(v))
 		return
@@ -259,6 +262,7 @@ func (h *Handler) appView(r *http.Request, c storage.Client, secret string) temp
 		GrantTypes:   c.GrantTypes,
 		Secret:       secret,
 		RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
+		IDTokenAlg:   c.IDTokenAlg,
 
 		PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 	}

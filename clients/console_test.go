@@ -351,3 +351,43 @@ func TestConsoleFormTooLarge(t *testing.T) {
 		t.Errorf("= %d with %d apps stored, want 413 and none", w.Code, len(tc.store.clients))
 	}
 }
+
+// TestConsoleIDTokenAlg: the form offers every algorithm Gatehouse signs
+// ID tokens with, registration and the edit form store the choice, the
+// page shows the stored one checked, and an unknown value is refused
+// with the app unchanged.
+func TestConsoleIDTokenAlg(t *testing.T) {
+	if got := len(templates.IDTokenAlgChoices); got != len(IDTokenAlgs) {
+		t.Fatalf("the form offers %d algorithms, Gatehouse signs with %v", got, IDTokenAlgs)
+	}
+	for i, c := range templates.IDTokenAlgChoices {
+		if c.Alg != IDTokenAlgs[i] {
+			t.Errorf("choice %d is %s, want %s", i, c.Alg, IDTokenAlgs[i])
+		}
+	}
+	tc := newTestConsole(t)
+	form := appForm("Reader", "https://reader.example/cb", "confidential", "")
+	form.Set("id_token_signed_response_alg", "ES256")
+	c, _ := tc.mustCreate(t, "alice", form)
+	if c.IDTokenAlg != "ES256" {
+		t.Fatalf("registered with ES256, stored %q", c.IDTokenAlg)
+	}
+	checked := regexp.MustCompile(`value="(\w+)" checked`)
+	if m := checked.FindAllStringSubmatch(tc.do(t, "alice", http.MethodGet, "/apps/"+c.ID, nil).Body.String(), -1); len(m) != 1 || m[0][1] != "ES256" {
+		t.Errorf("the app page checks %v, want ES256 alone", m)
+	}
+
+	edit := url.Values{"name": {"Reader"}, "redirect_uris": {"https://reader.example/cb"}, "id_token_signed_response_alg": {"EdDSA"}}
+	if w := tc.do(t, "alice", http.MethodPost, "/apps/"+c.ID, edit); w.Code != http.StatusOK || tc.store.clients[0].IDTokenAlg != "EdDSA" {
+		t.Fatalf("edit to EdDSA = %d, stored %q", w.Code, tc.store.clients[0].IDTokenAlg)
+	}
+	edit.Set("id_token_signed_response_alg", "HS256")
+	w := tc.do(t, "alice", http.MethodPost, "/apps/"+c.ID, edit)
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "HS256") || tc.store.clients[0].IDTokenAlg != "EdDSA" {
+		t.Errorf("edit to HS256 = %d, stored %q, want 400 naming it and EdDSA kept:\n%s", w.Code, tc.store.clients[0].IDTokenAlg, w.Body)
+	}
+	edit.Del("id_token_signed_response_alg")
+	if w := tc.do(t, "alice", http.MethodPost, "/apps/"+c.ID, edit); w.Code != http.StatusOK || tc.store.clients[0].IDTokenAlg != "EdDSA" {
+		t.Errorf("edit without the field = %d, stored %q, want EdDSA kept", w.Code, tc.store.clients[0].IDTokenAlg)
+	}
+}

@@ -60,7 +60,9 @@ func (s *memStore) UpdateClient(_ context.Context, c storage.Client) error {
 		return storage.ErrNotFound
 	}
 	old := s.clients[i]
+	// The columns sqlstore's UpdateClient writes.
 	old.Name, old.RedirectURIs, old.Scopes, old.GrantTypes, old.UpdatedAt = c.Name, c.RedirectURIs, c.Scopes, c.GrantTypes, c.UpdatedAt
+	old.PostLogoutRedirectURIs, old.IDTokenAlg = c.PostLogoutRedirectURIs, c.IDTokenAlg
 	s.clients[i] = old
 	return nil
 }

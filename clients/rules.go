@@ -485,18 +485,19 @@ func newClientID() string {
 // Update renames a client and replaces its redirect URIs. Validation failures
 // are *Error; an unknown client is storage.ErrNotFound.
 func Update(ctx context.Context, store Store, clientID, name string, redirectURIs []string, now time.Time) (storage.Client, error) {
-	return update(ctx, store, clientID, name, redirectURIs, nil, now)
+	return update(ctx, store, clientID, name, redirectURIs, nil, "", now)
 }
 
 // UpdateWithLogout is Update that also replaces the post-logout redirect
-// URIs.
-func UpdateWithLogout(ctx context.Context, store Store, clientID, name string, redirectURIs, postLogoutRedirectURIs []string, now time.Time) (storage.Client, error) {
-	return update(ctx, store, clientID, name, redirectURIs, &postLogoutRedirectURIs, now)
+// URIs and, unless idTokenAlg is "", the ID token algorithm: the console's
+// edit form.
+func UpdateWithLogout(ctx context.Context, store Store, clientID, name string, redirectURIs, postLogoutRedirectURIs []string, idTokenAlg string, now time.Time) (storage.Client, error) {
+	return update(ctx, store, clientID, name, redirectURIs, &postLogoutRedirectURIs, idTokenAlg, now)
 }
 
 // update leaves the post-logout redirect URIs as they are when logout is
-// nil.
-func update(ctx context.Context, store Store, clientID, name string, redirectURIs []string, logout *[]string, now time.Time) (storage.Client, error) {
+// nil, and the ID token algorithm when alg is "".
+func update(ctx context.Context, store Store, clientID, name string, redirectURIs []string, logout *[]string, alg string, now time.Time) (storage.Client, error) {
 	c, err := store.GetClient(ctx, clientID)
 	if err != nil {
 		return storage.Client{}, fmt.Errorf("get client %q: %w", clientID, err)
@@ -509,6 +510,11 @@ func update(ctx context.Context, store Store, clientID, name string, redirectURI
 	}
 	if logout != nil {
 		if c.PostLogoutRedirectURIs, err = validatePostLogoutRedirectURIs(*logout); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if alg != "" {
+		if c.IDTokenAlg, err = ValidateIDTokenAlg(alg); err != nil {
 			return storage.Client{}, err
 		}
 	}

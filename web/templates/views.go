@@ -109,6 +109,8 @@ type AppFormView struct {
 	Error        string
 	// PostLogoutRedirectURIs, one per line, are where sign-out may return.
 	PostLogoutRedirectURIs string
+	// IDTokenAlg is the chosen id_token_signed_response_alg.
+	IDTokenAlg string
 }
 
 // AppView shows one app; Secret is non-empty only right after creation or
@@ -123,6 +125,9 @@ type AppView struct {
 	Error        string
 	// PostLogoutRedirectURIs, one per line, for the edit form.
 	PostLogoutRedirectURIs string
+	// IDTokenAlg is the app's id_token_signed_response_alg, for the edit
+	// form.
+	IDTokenAlg string
 }
 
 type ConnectionsView struct {
