@@ -67,7 +67,7 @@ func TestSignInUpgradesOldHash(t *testing.T) {
 		t.Fatalf("right password with an old hash: %d, want 303", code)
 	}
 	now := stored()
-	if now == old || !strings.Contains(now, "$m=7168,t=5,p=1$") {
+	if now == old || !strings.Contains(now, "$m=7168,t=5,p=2$") {
 		t.Fatalf("hash after sign-in = %q, want today's parameters", now)
 	}
 	if ok, err := accounts.CheckPassword(now, "correct horse battery"); err != nil || !ok {
