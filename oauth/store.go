@@ -124,7 +124,7 @@ func (s *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) 
 }
 
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature, accessSignature string, req fosite.Requester) error {
-	data, err := marshalRequest(req)
+	data, err := memoFrom(ctx).marshal(kind, req)
 	if err != nil {
 		return err
 	}
@@ -198,6 +198,9 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 	req, err := s.unmarshalRequest(ctx, t.Data, session)
 	if err != nil {
 		return nil, err
+	}
+	if kind == storage.KindRefresh {
+		memoFrom(ctx).remember(t)
 	}
 	if !t.Active {
 		if kind == storage.KindRefresh {
@@ -340,9 +343,9 @@ func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature s
 // rotations the winner; the others fail with ErrInactiveToken. It is the
 // first call of the refresh's transaction, so it takes the grant's lock.
 func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signature string) error {
-	t, err := s.db.GetToken(ctx, storage.KindRefresh, signature)
+	t, err := s.refreshRow(ctx, signature)
 	if err != nil {
-		return notFound(err)
+		return err
 	}
 	if err := s.lockGrant(ctx, t); err != nil {
 		return err
@@ -365,6 +368,19 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signatur
 		return err
 	}
 	return nil
+}
+
+// refreshRow is the refresh token's row as GetRefreshTokenSession read it
+// earlier in the request, or read now when it did not. The columns
+// RotateRefreshToken uses never change once the row is written, so the
+// earlier read is as good as a new one; whether the token is still active
+// is decided by the conditional deactivation, not by this read.
+func (s *fositeStore) refreshRow(ctx context.Context, signature string) (storage.Token, error) {
+	if t, ok := memoFrom(ctx).refreshRow(signature); ok {
+		return t, nil
+	}
+	t, err := s.db.GetToken(ctx, storage.KindRefresh, signature)
+	return t, notFound(err)
 }
 
 func (s *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
