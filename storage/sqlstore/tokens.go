@@ -71,6 +71,7 @@ func (s *Store) tokenArgs(t storage.Token) ([]any, error) {
 
 // GetToken returns the row, active or not.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	ctx = quickRead(ctx)
 	var t storage.Token
 	var c claimColumns
 	err := s.stmt(ctx, qGetToken).QueryRowContext(ctx, string(kind), signature).Scan(
@@ -136,6 +137,7 @@ func splitClaim(s string) []string {
 // changed it, storage.ErrInactive for every other caller while the row
 // exists, storage.ErrNotFound when it does not.
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	ctx = s.quickWrite(ctx)
 	err := s.execOne(ctx, qDeactivateToken, string(kind), signature)
 	if errors.Is(err, storage.ErrNotFound) {
 		var n int
@@ -153,6 +155,7 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 }
 
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	ctx = s.quickWrite(ctx)
 	if err := s.execOne(ctx, qDeleteToken, string(kind), signature); err != nil {
 		return fmt.Errorf("delete %s token: %w", kind, err)
 	}
