@@ -202,6 +202,9 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		idTokens: &openid.IDTokenHandleHelper{IDTokenStrategy: idTokens},
 		cfg:      fc,
 	})
+	// Last: fosite's TokenEndpointHandlers.Append skips a handler of a
+	// type already listed, and every gated one is a gatedHandler.
+	fc.TokenEndpointHandlers = gateHandlers(fc.TokenEndpointHandlers)
 	return h, nil
 }
 
