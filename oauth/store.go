@@ -15,7 +15,6 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
 	fositestorage "github.com/ory/fosite/storage"
-	"github.com/ory/fosite/token/jwt"
 
 	"gatehouse/audit"
 	"gatehouse/storage"
@@ -214,6 +213,9 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 }
 
 func marshalRequest(r fosite.Requester) ([]byte, error) {
+	if sess, ok := r.GetSession().(*session); ok && sess != nil && sess.DefaultSession != nil {
+		return appendRequest(make([]byte, 0, 1024), r, sess)
+	}
 	data, err := json.Marshal(storedRequest{
 		ID:                r.GetID(),
 		RequestedAt:       r.GetRequestedAt(),
@@ -223,65 +225,12 @@ func marshalRequest(r fosite.Requester) ([]byte, error) {
 		RequestedAudience: r.GetRequestedAudience(),
 		GrantedAudience:   r.GetGrantedAudience(),
 		Form:              r.GetRequestForm(),
-		Session:           storedSession(r.GetSession()),
+		Session:           r.GetSession(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("marshal request: %w", err)
 	}
 	return data, nil
-}
-
-// sessionJSON is the stored form of a session: session's own JSON with
-// every empty field left out, which most of an ID token's claims are
-// until one is issued. Decoding it into a session is decoding session's
-// JSON, so rows written before it and after read alike: what is left out
-// keeps the value newSession gives it, the zero one.
-type sessionJSON struct {
-	Claims    *claimsJSON                    `json:"id_token_claims,omitempty"`
-	Headers   *jwt.Headers                   `json:"headers,omitempty"`
-	ExpiresAt map[fosite.TokenType]time.Time `json:"expires_at,omitempty"`
-	Username  string                         `json:"username,omitempty"`
-	Subject   string                         `json:"subject,omitempty"`
-	JKT       string                         `json:"jkt,omitempty"`
-}
-
-// claimsJSON is jwt.IDTokenClaims, field for field (so that one converts
-// to the other), without the empty fields.
-type claimsJSON struct {
-	JTI                                 string         `json:"jti,omitempty"`
-	Issuer                              string         `json:"iss,omitempty"`
-	Subject                             string         `json:"sub,omitempty"`
-	Audience                            []string       `json:"aud,omitempty"`
-	Nonce                               string         `json:"nonce,omitempty"`
-	ExpiresAt                           time.Time      `json:"exp,omitzero"`
-	IssuedAt                            time.Time      `json:"iat,omitzero"`
-	RequestedAt                         time.Time      `json:"rat,omitzero"`
-	AuthTime                            time.Time      `json:"auth_time,omitzero"`
-	AccessTokenHash                     string         `json:"at_hash,omitempty"`
-	AuthenticationContextClassReference string         `json:"acr,omitempty"`
-	AuthenticationMethodsReferences     []string       `json:"amr,omitempty"`
-	CodeHash                            string         `json:"c_hash,omitempty"`
-	Extra                               map[string]any `json:"ext,omitempty"`
-}
-
-// storedSession is what marshalRequest encodes for sess: sessionJSON for
-// Gatehouse's own session, any other as it is.
-func storedSession(sess fosite.Session) any {
-	s, ok := sess.(*session)
-	if !ok || s == nil || s.DefaultSession == nil {
-		return sess
-	}
-	j := sessionJSON{
-		Claims:    (*claimsJSON)(s.Claims),
-		ExpiresAt: s.ExpiresAt,
-		Username:  s.Username,
-		Subject:   s.DefaultSession.Subject,
-		JKT:       s.JKT,
-	}
-	if h := s.Headers; h != nil && len(h.Extra) > 0 {
-		j.Headers = h
-	}
-	return j
 }
 
 func (s *fositeStore) unmarshalRequest(ctx context.Context, data []byte, session fosite.Session) (*fosite.Request, error) {

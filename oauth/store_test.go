@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -94,5 +95,48 @@ func TestSessionClone(t *testing.T) {
 	if s.Claims.AuthenticationMethodsReferences[0] != "pwd" || s.Claims.Extra["address"].(map[string]any)["lines"].([]any)[0] != "a" ||
 		s.Headers.Extra["kid"] != "key-1" || s.ExpiresAt[fosite.AccessToken].IsZero() {
 		t.Errorf("changing the clone changed the original: %#v", s.DefaultSession)
+	}
+}
+
+// TestMarshalRequestAsJSON: the hand-written encoding decodes to what
+// encoding/json's full encoding of the same request decodes to, odd
+// strings, audiences, forms and extra claims included.
+func TestMarshalRequestAsJSON(t *testing.T) {
+	req := benchRequest()
+	req.ID = "quote\" backslash\\ tab\t nul\x00 é \xff <&>"
+	req.RequestedAudience, req.GrantedAudience = fosite.Arguments{"https://api.example/"}, fosite.Arguments{}
+	req.Form = url.Values{"b": {"2", "3"}, "a": {"1"}, "empty": nil}
+	sess := req.Session.(*session)
+	sess.Username = "ålice"
+	sess.Claims.Extra["address"] = map[string]any{"lines": []any{"a", 1.5, true, nil}}
+	sess.Headers.Extra["kid"] = "key-1"
+	sess.Claims.AuthTime = time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))
+	sess.SetExpiresAt(fosite.AuthorizeCode, time.Now())
+	full, err := json.Marshal(storedRequest{
+		ID: req.ID, RequestedAt: req.RequestedAt, ClientID: req.Client.GetID(),
+		RequestedScope: req.RequestedScope, GrantedScope: req.GrantedScope,
+		RequestedAudience: req.RequestedAudience, GrantedAudience: req.GrantedAudience,
+		Form: req.Form, Session: sess,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := marshalRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(data) {
+		t.Fatalf("not JSON: %s", data)
+	}
+	got, want := decodeRow(t, data), decodeRow(t, full)
+	if !reflect.DeepEqual(got.Session, want.Session) {
+		t.Errorf("session\n%s\nwant the one of\n%s", data, full)
+	}
+	got.Client, want.Client, got.Session, want.Session = nil, nil, nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("request\n%#v\nwant\n%#v", got, want)
+	}
+	if _, err := marshalRequest(&fosite.Request{Client: req.Client, RequestedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Session: newSession()}); err == nil {
+		t.Error("a time json.Marshal refuses was encoded")
 	}
 }
