@@ -213,7 +213,7 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 }
 
 func marshalRequest(r fosite.Requester) ([]byte, error) {
-	if sess, ok := r.GetSession().(*session); ok && sess != nil && sess.DefaultSession != nil {
+	if sess := ownSession(r.GetSession()); sess != nil {
 		return appendRequest(make([]byte, 0, 1024), r, sess)
 	}
 	data, err := json.Marshal(storedRequest{
@@ -239,8 +239,11 @@ func (s *fositeStore) unmarshalRequest(ctx context.Context, data []byte, session
 	if session == nil {
 		sr.Session = new(json.RawMessage)
 	}
-	if err := json.Unmarshal(data, &sr); err != nil {
-		return nil, fmt.Errorf("unmarshal request: %w", err)
+	if own := ownSession(session); own == nil || decodeRequest(data, &sr, own) != nil {
+		sr = storedRequest{Session: sr.Session}
+		if err := json.Unmarshal(data, &sr); err != nil {
+			return nil, fmt.Errorf("unmarshal request: %w", err)
+		}
 	}
 	return &fosite.Request{
 		ID:                sr.ID,
@@ -253,6 +256,15 @@ func (s *fositeStore) unmarshalRequest(ctx context.Context, data []byte, session
 		Form:              sr.Form,
 		Session:           session,
 	}, nil
+}
+
+// ownSession is sess when it is Gatehouse's session, which decodeRequest
+// decodes, or nil.
+func ownSession(sess fosite.Session) *session {
+	if s, ok := sess.(*session); ok && s != nil && s.DefaultSession != nil {
+		return s
+	}
+	return nil
 }
 
 func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, signature string, req fosite.Requester) error {

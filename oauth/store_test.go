@@ -140,3 +140,105 @@ func TestMarshalRequestAsJSON(t *testing.T) {
 		t.Error("a time json.Marshal refuses was encoded")
 	}
 }
+
+// jsonDecode is what unmarshalRequest decodes without decodeRequest.
+func jsonDecode(t *testing.T, data []byte) (storedRequest, *session) {
+	t.Helper()
+	sess := newSession()
+	sr := storedRequest{Session: sess}
+	if err := json.Unmarshal(data, &sr); err != nil {
+		t.Fatal(err)
+	}
+	return sr, sess
+}
+
+// TestDecodeRequest: decodeRequest takes the rows of this version and of
+// the one before, and decodes every document as json.Unmarshal does, by
+// itself or by leaving it to json.Unmarshal.
+func TestDecodeRequest(t *testing.T) {
+	full := benchRequest()
+	full.GrantedAudience = fosite.Arguments{"https://api.example/"}
+	full.Form = url.Values{"a": {"1", "2"}, "b": nil}
+	fs := full.Session.(*session)
+	fs.JKT, fs.Claims.AuthenticationMethodsReferences, fs.Claims.Extra["email"] = "jkt", []string{"pwd"}, "a@example.com"
+	fs.Headers.Extra["kid"] = "k"
+	current, err := marshalRequest(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, doc := range map[string]struct {
+		data string
+		fast bool
+	}{
+		"previous version": {oldRow, true},
+		"this version":     {string(current), true},
+		"spaces":           {" {\"id\" : \"x\", \"requested_scope\" : [ \"a\" , \"b\" ] , \"form\" : null , \"session\" : { \"expires_at\" : { } } } ", true},
+		"empty lists":      {`{"requested_scope":[],"granted_scope":null,"form":{},"session":{"id_token_claims":{"aud":[],"ext":{"n":null,"x":[1,{"y":"}"}]}}}}`, true},
+		"escape":           {`{"id":"a\"b","session":{}}`, false},
+		"unicode":          {`{"id":"é","session":{"username":"\u00e9"}}`, false},
+		"unknown key":      {`{"id":"x","other":1,"session":{"subject":"s"}}`, false},
+		"key case":         {`{"ID":"x","session":{"Subject":"s"}}`, false},
+		"null claims":      {`{"session":{"id_token_claims":null}}`, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantSR, wantSess := jsonDecode(t, []byte(doc.data))
+			sess := newSession()
+			sr := storedRequest{Session: sess}
+			if err := decodeRequest([]byte(doc.data), &sr, sess); (err == nil) != doc.fast {
+				t.Errorf("decodeRequest = %v, want it to decode by itself: %v", err, doc.fast)
+			}
+			got, err := (&fositeStore{}).unmarshalRequest(context.Background(), []byte(doc.data), newSession())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Session, wantSess) {
+				t.Errorf("session %#v\nwant %#v", got.Session.(*session).DefaultSession, wantSess.DefaultSession)
+			}
+			want := &fosite.Request{ID: wantSR.ID, RequestedAt: wantSR.RequestedAt, RequestedScope: wantSR.RequestedScope,
+				GrantedScope: wantSR.GrantedScope, RequestedAudience: wantSR.RequestedAudience,
+				GrantedAudience: wantSR.GrantedAudience, Form: wantSR.Form}
+			if got.Client.GetID() != wantSR.ClientID {
+				t.Errorf("client %q, want %q", got.Client.GetID(), wantSR.ClientID)
+			}
+			got.Client, got.Session = nil, nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("request %#v\nwant %#v", got, want)
+			}
+		})
+	}
+	for _, bad := range []string{``, `{`, `{"id":"x"`, `{"id":"x"}}`, `{"session":{"id_token_claims":{"ext":{]}}}}`, `{"requested_at":"yesterday","session":{}}`} {
+		if _, err := (&fositeStore{}).unmarshalRequest(context.Background(), []byte(bad), newSession()); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+}
+
+// FuzzDecodeRequest: unmarshalRequest, with decodeRequest in front,
+// accepts what json.Unmarshal accepts and decodes it alike.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add([]byte(oldRow))
+	if data, err := marshalRequest(benchRequest()); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(`{"form":{"a":null},"session":{"expires_at":{"x":"2026-01-01T00:00:00Z"},"headers":null}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := (&fositeStore{}).unmarshalRequest(context.Background(), data, newSession())
+		sess := newSession()
+		want := storedRequest{Session: sess}
+		if jsonErr := json.Unmarshal(data, &want); (err == nil) != (jsonErr == nil) {
+			t.Fatalf("unmarshalRequest: %v, json.Unmarshal: %v", err, jsonErr)
+		}
+		if err != nil {
+			return
+		}
+		if !reflect.DeepEqual(got.Session, sess) {
+			t.Fatalf("session %#v\nwant %#v", got.Session.(*session).DefaultSession, sess.DefaultSession)
+		}
+		if got.ID != want.ID || !got.RequestedAt.Equal(want.RequestedAt) || got.Client.GetID() != want.ClientID ||
+			!reflect.DeepEqual([]string(got.RequestedScope), want.RequestedScope) || !reflect.DeepEqual([]string(got.GrantedScope), want.GrantedScope) ||
+			!reflect.DeepEqual([]string(got.RequestedAudience), want.RequestedAudience) || !reflect.DeepEqual([]string(got.GrantedAudience), want.GrantedAudience) ||
+			!reflect.DeepEqual(got.Form, want.Form) {
+			t.Fatalf("request %#v\nwant %#v", got, want)
+		}
+	})
+}
