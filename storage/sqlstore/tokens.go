@@ -137,7 +137,6 @@ func splitClaim(s string) []string {
 // changed it, storage.ErrInactive for every other caller while the row
 // exists, storage.ErrNotFound when it does not.
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	ctx = s.quickWrite(ctx)
 	err := s.execOne(ctx, qDeactivateToken, string(kind), signature)
 	if errors.Is(err, storage.ErrNotFound) {
 		var n int
@@ -155,7 +154,6 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 }
 
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	ctx = s.quickWrite(ctx)
 	if err := s.execOne(ctx, qDeleteToken, string(kind), signature); err != nil {
 		return fmt.Errorf("delete %s token: %w", kind, err)
 	}
