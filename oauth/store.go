@@ -124,7 +124,7 @@ func (s *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) 
 }
 
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature, accessSignature string, req fosite.Requester) error {
-	data, err := marshalRequest(req)
+	data, err := memoFrom(ctx).marshal(kind, req)
 	if err != nil {
 		return err
 	}
@@ -199,6 +199,9 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 	if err != nil {
 		return nil, err
 	}
+	if kind == storage.KindRefresh {
+		memoFrom(ctx).remember(t)
+	}
 	if !t.Active {
 		if kind == storage.KindRefresh {
 			// A retired refresh token presented again: its family is revoked next.
@@ -210,6 +213,9 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 }
 
 func marshalRequest(r fosite.Requester) ([]byte, error) {
+	if sess := ownSession(r.GetSession()); sess != nil {
+		return appendRequest(make([]byte, 0, 1024), r, sess)
+	}
 	data, err := json.Marshal(storedRequest{
 		ID:                r.GetID(),
 		RequestedAt:       r.GetRequestedAt(),
@@ -233,8 +239,11 @@ func (s *fositeStore) unmarshalRequest(ctx context.Context, data []byte, session
 	if session == nil {
 		sr.Session = new(json.RawMessage)
 	}
-	if err := json.Unmarshal(data, &sr); err != nil {
-		return nil, fmt.Errorf("unmarshal request: %w", err)
+	if own := ownSession(session); own == nil || decodeRequest(data, &sr, own) != nil {
+		sr = storedRequest{Session: sr.Session}
+		if err := json.Unmarshal(data, &sr); err != nil {
+			return nil, fmt.Errorf("unmarshal request: %w", err)
+		}
 	}
 	return &fosite.Request{
 		ID:                sr.ID,
@@ -247,6 +256,15 @@ func (s *fositeStore) unmarshalRequest(ctx context.Context, data []byte, session
 		Form:              sr.Form,
 		Session:           session,
 	}, nil
+}
+
+// ownSession is sess when it is Gatehouse's session, which decodeRequest
+// decodes, or nil.
+func ownSession(sess fosite.Session) *session {
+	if s, ok := sess.(*session); ok && s != nil && s.DefaultSession != nil {
+		return s
+	}
+	return nil
 }
 
 func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, signature string, req fosite.Requester) error {
@@ -340,9 +358,9 @@ func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature s
 // rotations the winner; the others fail with ErrInactiveToken. It is the
 // first call of the refresh's transaction, so it takes the grant's lock.
 func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signature string) error {
-	t, err := s.db.GetToken(ctx, storage.KindRefresh, signature)
+	t, err := s.refreshRow(ctx, signature)
 	if err != nil {
-		return notFound(err)
+		return err
 	}
 	if err := s.lockGrant(ctx, t); err != nil {
 		return err
@@ -365,6 +383,19 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signatur
 		return err
 	}
 	return nil
+}
+
+// refreshRow is the refresh token's row as GetRefreshTokenSession read it
+// earlier in the request, or read now when it did not. The columns
+// RotateRefreshToken uses never change once the row is written, so the
+// earlier read is as good as a new one; whether the token is still active
+// is decided by the conditional deactivation, not by this read.
+func (s *fositeStore) refreshRow(ctx context.Context, signature string) (storage.Token, error) {
+	if t, ok := memoFrom(ctx).refreshRow(signature); ok {
+		return t, nil
+	}
+	t, err := s.db.GetToken(ctx, storage.KindRefresh, signature)
+	return t, notFound(err)
 }
 
 func (s *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {

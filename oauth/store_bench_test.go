@@ -97,3 +97,12 @@ func BenchmarkUnmarshalRequest(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSessionClone is the copy fosite makes of a refresh token's
+// session for the tokens it issues.
+func BenchmarkSessionClone(b *testing.B) {
+	sess := benchRequest().Session
+	for b.Loop() {
+		sess.Clone()
+	}
+}

@@ -40,6 +40,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt))
 		return
 	}
+	ctx = withMemo(ctx)
 	ar, err := h.provider.NewAccessRequest(ctx, r, newSession())
 	if errors.Is(err, errInGrace) {
 		h.replayGrace(w, r, ar)

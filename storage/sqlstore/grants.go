@@ -46,7 +46,7 @@ func (s *Store) GetGrant(ctx context.Context, userID, clientID string) (storage.
 // ran.
 func (s *Store) LockGrant(ctx context.Context, userID, clientID string) error {
 	var one int
-	if err := s.stmt(ctx, qLockGrant).QueryRowContext(ctx, userID, clientID).Scan(&one); err != nil {
+	if err := s.stmt(ctx, qLockGrant).QueryRowContext(s.quickWrite(ctx), userID, clientID).Scan(&one); err != nil {
 		return fmt.Errorf("lock grant of %q to %q: %w", userID, clientID, s.d.translate(err))
 	}
 	return nil

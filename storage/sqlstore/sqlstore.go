@@ -151,8 +151,21 @@ func quickRead(ctx context.Context) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
+// quickWrite is quickRead for a statement inside an SQLite transaction,
+// which holds the only writer: the statement waits for nothing and is
+// over in microseconds or, deleting a backlog, milliseconds, while the
+// transaction as a whole still ends with the request's context. Elsewhere
+// ctx is kept: outside a transaction the statement waits for the writer,
+// and on PostgreSQL it may wait for a row lock.
+func (s *Store) quickWrite(ctx context.Context) context.Context {
+	if s.d == sqliteDialect && txFrom(ctx) != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 func (s *Store) exec(ctx context.Context, q query, args ...any) (sql.Result, error) {
-	return s.stmt(ctx, q).ExecContext(ctx, args...)
+	return s.stmt(ctx, q).ExecContext(s.quickWrite(ctx), args...)
 }
 
 // execOne runs q and returns storage.ErrNotFound when it changed no row.

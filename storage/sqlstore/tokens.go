@@ -71,6 +71,7 @@ func (s *Store) tokenArgs(t storage.Token) ([]any, error) {
 
 // GetToken returns the row, active or not.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	ctx = quickRead(ctx)
 	var t storage.Token
 	var c claimColumns
 	err := s.stmt(ctx, qGetToken).QueryRowContext(ctx, string(kind), signature).Scan(
