@@ -15,7 +15,10 @@ var (
 	// qInsertUsedOnce is the batched insert on SQLite (group.go): there a
 	// unique violation undoes only its own statement, and it is how a
 	// used key tells in a batch, which reports errors alone.
-	qInsertUsedOnce        = newQuery(`INSERT INTO used_once (key, expires_at) VALUES (?, ?)`)
+	qInsertUsedOnce = newQuery(`INSERT INTO used_once (key, expires_at) VALUES (?, ?)`)
+	// On SQLite there is no index on expires_at (migration 0020): the
+	// subquery scans in insertion order, so the expired rows come first,
+	// and a batch holds the writer for one pass over the table at most.
 	qDeleteExpiredUsedOnce = newQuery(`DELETE FROM used_once WHERE key IN
 		(SELECT key FROM used_once WHERE expires_at < ? LIMIT ?)`)
 )

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -14,9 +15,8 @@ import (
 )
 
 // BenchmarkUseOnce is UseOnce of fresh DPoP-sized keys into a table of
-// 20,000, about a busy server's five minutes of proofs, by one caller at a
-// time and by 50 at once: "group" is UseOnce, which batches them on SQLite,
-// "single" runs each insert as its own transaction.
+// 20,000 by 2 and by 50 callers at once: "group" is UseOnce, which batches
+// them on SQLite, "single" runs each insert as its own transaction.
 func BenchmarkUseOnce(b *testing.B) {
 	s, _ := newBenchStore(b, storagetest.SQLitePath)
 	expires := time.Now().Add(time.Hour)
@@ -41,9 +41,9 @@ func BenchmarkUseOnce(b *testing.B) {
 			return err
 		}},
 	} {
-		for _, callers := range []int{1, 50} {
-			b.Run(fmt.Sprintf("%s/%d", insert.name, callers), func(b *testing.B) {
-				b.SetParallelism((callers + 1) / 2)
+		for _, perCPU := range []int{1, 25} {
+			b.Run(fmt.Sprintf("%s/%d", insert.name, perCPU*runtime.GOMAXPROCS(0)), func(b *testing.B) {
+				b.SetParallelism(perCPU)
 				b.ReportAllocs()
 				start := cpuTime()
 				b.RunParallel(func(pb *testing.PB) {
@@ -65,4 +65,49 @@ func replayKey() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return "dpop:" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// BenchmarkDeleteExpiredUsedOnce is the cleanup of used_once holding
+// 200,000 live keys, a busy server's five minutes, and 100,000 expired ones
+// written before them; it logs the longest batch, the longest the writer
+// is held.
+func BenchmarkDeleteExpiredUsedOnce(b *testing.B) {
+	now := time.Now()
+	for b.Loop() {
+		b.StopTimer()
+		s, _ := newBenchStore(b, storagetest.SQLitePath)
+		err := s.InTx(b.Context(), func(ctx context.Context) error {
+			for i := range 300_000 {
+				expires := now.Add(time.Minute)
+				if i < 100_000 {
+					expires = now.Add(-time.Minute)
+				}
+				if err := s.UseOnce(ctx, replayKey(), expires); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start, longest := time.Now(), time.Duration(0)
+		for n := int64(expiredBatch); n == expiredBatch; {
+			t := time.Now()
+			err := s.InTx(b.Context(), func(ctx context.Context) error {
+				res, err := s.exec(ctx, qDeleteExpiredUsedOnce, s.time(now), expiredBatch)
+				if err == nil {
+					n, err = res.RowsAffected()
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			longest = max(longest, time.Since(t))
+		}
+		b.Logf("cleanup %v, longest batch %v", time.Since(start), longest)
+		s.Close()
+	}
 }
