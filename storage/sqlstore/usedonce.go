@@ -17,8 +17,9 @@ var (
 	// used key tells in a batch, which reports errors alone.
 	qInsertUsedOnce = newQuery(`INSERT INTO used_once (key, expires_at) VALUES (?, ?)`)
 	// On SQLite there is no index on expires_at (migration 0020): the
-	// subquery scans in insertion order, so the expired rows come first,
-	// and a batch holds the writer for one pass over the table at most.
+	// subquery scans in key order, and as keys are hashes the expired rows
+	// are spread evenly, so a batch scans about its size over the share
+	// that expired, and the last one the table once.
 	qDeleteExpiredUsedOnce = newQuery(`DELETE FROM used_once WHERE key IN
 		(SELECT key FROM used_once WHERE expires_at < ? LIMIT ?)`)
 )
