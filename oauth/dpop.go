@@ -82,7 +82,7 @@ func VerifyDPoP(ctx context.Context, headers []string, chk DPoPCheck, replays Re
 	if len(proof) > maxDPoPProof {
 		return "", badProof("The DPoP proof is too large.")
 	}
-	payload, ph, err := parseProof(proof)
+	payload, ph, err := proofHeaders.parseProof(proof)
 	if err != nil {
 		return "", err
 	}

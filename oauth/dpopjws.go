@@ -30,14 +30,16 @@ type proofHeader struct {
 // byte for byte, and what a header establishes depends on those bytes
 // alone: a repeat costs no JSON, JWK or thumbprint work. The signature is
 // checked on every proof.
-var proofHeaders = headerCache{max: 4096}
+var proofHeaders = &headerCache{max: 2048, maxLen: 2048}
 
 // headerCache is a bounded map of checked headers. When full it drops an
-// arbitrary entry: a header that is gone is only checked again.
+// arbitrary entry: a header that is gone is only checked again. It keeps
+// no header longer than maxLen, which an RSA-4096 jwk fits in, so that it
+// holds a few megabytes at most.
 type headerCache struct {
-	max int
-	mu  sync.RWMutex
-	m   map[string]*proofHeader
+	max, maxLen int
+	mu          sync.RWMutex
+	m           map[string]*proofHeader
 }
 
 func (c *headerCache) get(segment string) *proofHeader {
@@ -47,6 +49,9 @@ func (c *headerCache) get(segment string) *proofHeader {
 }
 
 func (c *headerCache) put(segment string, h *proofHeader) {
+	if len(segment) > c.maxLen {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -67,22 +72,23 @@ func (c *headerCache) put(segment string, h *proofHeader) {
 var errNotJWS = errors.New("not a compact JWS")
 
 // parseProof checks the header and the signature of proof, a compact JWS
-// (RFC 7515 §7.1), and returns its payload and header. Every segment must
+// (RFC 7515 §7.1), and returns its payload and header, remembering the
+// header in c. Every segment must
 // be exact base64url without padding: the signature is then over the very
 // text received, as go-jose checks it over its re-encoding.
-func parseProof(proof string) ([]byte, *proofHeader, error) {
+func (c *headerCache) parseProof(proof string) ([]byte, *proofHeader, error) {
 	head, rest, ok := strings.Cut(proof, ".")
 	body, sigText, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || strings.Contains(sigText, ".") {
 		return nil, nil, notJWT()
 	}
-	h := proofHeaders.get(head)
-	if h == nil {
+	h := c.get(head)
+	known := h != nil
+	if !known {
 		var err error
 		if h, err = checkHeader(head, proof); err != nil {
 			return nil, nil, err
 		}
-		proofHeaders.put(head, h)
 	}
 	sig, err := decodeSegment(sigText)
 	if err != nil {
@@ -94,6 +100,10 @@ func parseProof(proof string) ([]byte, *proofHeader, error) {
 	}
 	if !h.verify(proof[:len(head)+1+len(body)], sig) {
 		return nil, nil, badProof("The DPoP proof's signature does not verify with its jwk.")
+	}
+	if !known {
+		// Only once signed: a header nobody could sign with takes no room.
+		c.put(head, h)
 	}
 	return payload, h, nil
 }
