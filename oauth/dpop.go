@@ -1,10 +1,9 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
-	"crypto"
 	"crypto/hmac"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -83,27 +82,9 @@ func VerifyDPoP(ctx context.Context, headers []string, chk DPoPCheck, replays Re
 	if len(proof) > maxDPoPProof {
 		return "", badProof("The DPoP proof is too large.")
 	}
-	jws, err := jose.ParseSignedCompact(proof, DPoPAlgs)
+	payload, ph, err := proofHeaders.parseProof(proof)
 	if err != nil {
-		return "", badProof("The DPoP proof is not a JWT signed with one of %s and a public key.", algNames(DPoPAlgs))
-	}
-	if len(jws.Signatures) != 1 {
-		return "", badProof("The DPoP proof must carry one signature.")
-	}
-	h := jws.Signatures[0].Protected
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
-		return "", badProof(`The DPoP proof's typ must be "dpop+jwt".`)
-	}
-	jwk := h.JSONWebKey
-	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
-		return "", badProof("The DPoP proof's header must carry the public key as jwk.")
-	}
-	if k, ok := jwk.Key.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
-		return "", badProof("The DPoP proof's RSA key must have at least 2048 bits.")
-	}
-	payload, err := jws.Verify(jwk)
-	if err != nil {
-		return "", badProof("The DPoP proof's signature does not verify with its jwk.")
+		return "", err
 	}
 	var c struct {
 		JTI   string          `json:"jti"`
@@ -113,7 +94,7 @@ func VerifyDPoP(ctx context.Context, headers []string, chk DPoPCheck, replays Re
 		ATH   string          `json:"ath"`
 		Nonce json.RawMessage `json:"nonce"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil {
 		return "", badProof("The DPoP proof's claims are not a JSON object of the expected types.")
@@ -155,11 +136,7 @@ func VerifyDPoP(ctx context.Context, headers []string, chk DPoPCheck, replays Re
 			return "", &DPoPError{Code: "use_dpop_nonce", Description: "Make the DPoP proof again with the nonce in the DPoP-Nonce header."}
 		}
 	}
-	thumb, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", badProof("The DPoP proof's jwk has no thumbprint.")
-	}
-	jkt := base64.RawURLEncoding.EncodeToString(thumb)
+	jkt := ph.jkt
 	// The jti is only unique per key; the hash keeps the key short.
 	key := sha256.Sum256([]byte(jkt + "\x00" + c.JTI))
 	err = replays.UseOnce(ctx, "dpop:"+base64.RawURLEncoding.EncodeToString(key[:]), issued.Add(dpopMaxAge+dpopMaxSkew))

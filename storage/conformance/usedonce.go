@@ -57,4 +57,36 @@ var usedOnceTests = []test{
 		wantErr(t, "young reused", s.UseOnce(ctx, "young", at(0)), storage.ErrConflict)
 		mustOK(t, "old reused after expiry", s.UseOnce(ctx, "old0", at(0)))
 	}},
+	{"ExpiredKeysAmongLiveOnesAreDeleted", func(t *testing.T, s storage.Store) {
+		// More than one cleanup batch, expired keys between live ones: the
+		// cleanup may find them by a scan rather than an index.
+		ctx := context.Background()
+		const n = 2500
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			for i := range n {
+				expires := at(0)
+				if i%2 == 1 {
+					expires = at(2 * 60e9)
+				}
+				if err := s.UseOnce(ctx, fmt.Sprint("k", i), expires); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		mustOK(t, "use", err)
+		deleted, err := s.DeleteExpired(ctx, at(60e9))
+		mustOK(t, "delete expired", err)
+		if deleted != n/2 {
+			t.Errorf("DeleteExpired removed %d rows, want %d", deleted, n/2)
+		}
+		for i := range n {
+			err := s.UseOnce(ctx, fmt.Sprint("k", i), at(2*60e9))
+			if i%2 == 1 {
+				wantErr(t, "live key reused", err, storage.ErrConflict)
+			} else {
+				mustOK(t, "expired key reused", err)
+			}
+		}
+	}},
 }

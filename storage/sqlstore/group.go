@@ -18,7 +18,7 @@ import (
 // batch and the one before.
 type groupCommit struct {
 	write *sql.DB
-	stmt  *sql.Stmt // qCreateToken prepared on the writer
+	stmt  *sql.Stmt // the insert (qCreateToken, qInsertUsedOnce) prepared on the writer
 
 	mu      sync.Mutex
 	pending []*groupInsert

@@ -68,6 +68,8 @@ type Store struct {
 	// group batches token inserts outside transactions; nil on
 	// PostgreSQL, whose pool writes in parallel.
 	group *groupCommit
+	// usedOnce batches UseOnce the same way.
+	usedOnce *groupCommit
 }
 
 // Open connects to dsn, an SQLite file path or a postgres:// (or
@@ -89,6 +91,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	if s.d == sqliteDialect {
 		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken]}
+		s.usedOnce = &groupCommit{write: s.write, stmt: s.txStmts[qInsertUsedOnce]}
 	}
 	return s, nil
 }
