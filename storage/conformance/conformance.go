@@ -590,6 +590,31 @@ var tokenTests = []test{
 			}
 		}
 	}},
+	{"ClientCheck", func(t *testing.T, s storage.Store) {
+		// A client looked up under a storage.ClientCheck may come from a
+		// cache unchecked; the token read after it must confirm it while no
+		// client was written, and never once one was.
+		c := mustCreateClient(t, s, "")
+		tok := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+		lookUp := func(what string) (storage.Client, *storage.ClientCheck) {
+			ctx, check := storage.DeferClientCheck(t.Context())
+			got, err := s.GetClient(ctx, c.ID)
+			mustOK(t, "GetClient under a check, "+what, err)
+			if _, err := s.GetTokenClaims(ctx, tok.Kind, tok.Signature); err != nil {
+				t.Fatalf("GetTokenClaims under a check, %s: %v", what, err)
+			}
+			return got, check
+		}
+		_, err := s.GetClient(t.Context(), c.ID) // fills a cache
+		mustOK(t, "GetClient", err)
+		if _, check := lookUp("no client written"); check.Stale() {
+			t.Error("with no client written, the token read did not confirm the client")
+		}
+		mustOK(t, "SetClientSecret", s.SetClientSecret(t.Context(), c.ID, []byte("rotated"), at(time.Minute)))
+		if got, check := lookUp("after a rotation"); string(got.SecretHash) != "rotated" && !check.Stale() {
+			t.Error("after a rotation, the old secret was confirmed")
+		}
+	}},
 	{"ClientCredentialsHaveNoSubject", func(t *testing.T, s storage.Store) {
 		c := mustCreateClient(t, s, "")
 		want := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))

@@ -19,6 +19,10 @@ var (
 	qCreateToken    = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qGetToken       = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
 	qGetTokenClaims = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
+	// qGetTokenClaimsCounted also reads client_changes, for a pending
+	// storage.ClientCheck.
+	qGetTokenClaimsCounted = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
+		`, (SELECT n FROM client_changes WHERE id = 1) FROM tokens WHERE kind = ? AND signature = ?`)
 	// The condition on active makes the update the arbiter between racing
 	// redemptions: only one of them can change the row.
 	qDeactivateToken = newQuery(`UPDATE tokens SET active = FALSE WHERE kind = ? AND signature = ? AND active`)
@@ -86,15 +90,27 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 
 // GetTokenClaims reads only what a token check needs, leaving out data,
 // most of the row's bytes: neither they nor the BLOB's pages are read.
+//
+// Under a pending storage.ClientCheck the same statement reads
+// client_changes and confirms the check when the count has not moved.
 func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	check := storage.ClientCheckFrom(ctx)
 	ctx = quickRead(ctx)
 	t := storage.Token{Kind: kind, Signature: signature}
 	var c claimColumns
-	err := s.stmt(ctx, qGetTokenClaims).QueryRowContext(ctx, string(kind), signature).Scan(
-		&t.ClientID, &t.Subject, &t.Active, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
-		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT)
-	if err != nil {
+	var changes int64
+	dest := []any{&t.ClientID, &t.Subject, &t.Active, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
+		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT, &changes}
+	q := qGetTokenClaimsCounted
+	_, pending := check.Pending()
+	if !pending {
+		q, dest = qGetTokenClaims, dest[:len(dest)-1]
+	}
+	if err := s.stmt(ctx, q).QueryRowContext(ctx, string(kind), signature).Scan(dest...); err != nil {
 		return storage.Token{}, fmt.Errorf("get %s token: %w", kind, s.d.translate(err))
+	}
+	if pending {
+		check.Confirm(changes)
 	}
 	t.Claims = c.claims()
 	return t, nil
