@@ -1,6 +1,13 @@
 package storage
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrClientChanged: a write that was to confirm a storage.ClientCheck found
+// that a client was written since, and did not happen.
+var ErrClientChanged = errors.New("storage: a client was written since it was read")
 
 // ClientCheck lets one request skip the freshness read of a cached client
 // lookup when a statement the request runs anyway can carry that read

@@ -615,6 +615,37 @@ var tokenTests = []test{
 			t.Error("after a rotation, the old secret was confirmed")
 		}
 	}},
+	{"ClientCheckOnInsert", func(t *testing.T, s storage.Store) {
+		// A token inserted under a storage.ClientCheck confirms the client
+		// looked up unchecked, or is not stored when a client was written.
+		c := mustCreateClient(t, s, "")
+		_, err := s.GetClient(t.Context(), c.ID) // fills a cache
+		mustOK(t, "GetClient", err)
+		ctx, check := storage.DeferClientCheck(t.Context())
+		_, err = s.GetClient(ctx, c.ID)
+		mustOK(t, "GetClient under a check", err)
+		mustOK(t, "CreateToken under a check", s.CreateToken(ctx, newToken(storage.KindAccess, c.ID, "", "req")))
+		if check.Stale() {
+			t.Error("with no client written, the token insert did not confirm the client")
+		}
+
+		mustOK(t, "SetClientSecret", s.SetClientSecret(t.Context(), c.ID, []byte("rotated"), at(time.Minute)))
+		ctx, check = storage.DeferClientCheck(t.Context())
+		got, err := s.GetClient(ctx, c.ID)
+		mustOK(t, "GetClient under a check after a rotation", err)
+		tok := newToken(storage.KindAccess, c.ID, "", "req")
+		err = s.CreateToken(ctx, tok)
+		if string(got.SecretHash) == "rotated" {
+			mustOK(t, "CreateToken after a rotation, with the rotated secret read", err)
+			return
+		}
+		wantErr(t, "CreateToken under a check of a client read before a rotation", err, storage.ErrClientChanged)
+		if !check.Stale() {
+			t.Error("after a rotation, the old secret was confirmed")
+		}
+		_, err = s.GetToken(t.Context(), tok.Kind, tok.Signature)
+		wantErr(t, "GetToken of the token refused", err, storage.ErrNotFound)
+	}},
 	{"ClientCredentialsHaveNoSubject", func(t *testing.T, s storage.Store) {
 		c := mustCreateClient(t, s, "")
 		want := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))

@@ -88,7 +88,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if s.d == sqliteDialect {
-		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken]}
+		counted, err := s.write.PrepareContext(ctx, createTokenCounted)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("prepare %q: %w", createTokenCounted, err)
+		}
+		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken], counted: counted}
 	}
 	return s, nil
 }
@@ -207,6 +212,9 @@ func (s *Store) Close() error {
 		if r := s.stmts[i]; r != w {
 			errs = append(errs, r.Close())
 		}
+	}
+	if s.group != nil {
+		errs = append(errs, s.group.counted.Close())
 	}
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())

@@ -33,19 +33,44 @@ var (
 		(SELECT kind, signature FROM tokens WHERE expires_at < ? LIMIT ?)`)
 )
 
+// createTokenCounted is qCreateToken that inserts only while client_changes
+// is at the count bound last. It is SQLite's alone, prepared for the group
+// commit: PostgreSQL cannot type the parameters of an INSERT ... SELECT.
+const createTokenCounted = `INSERT INTO tokens (` + tokenColumns + `, data) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+	WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`
+
 // CreateToken stores t. A taken kind and signature is storage.ErrConflict.
+//
+// Under a pending storage.ClientCheck the token is stored only while
+// client_changes has not moved, which confirms the check; otherwise it is
+// not stored and the error is storage.ErrClientChanged. The group commit's
+// insert itself carries the condition; elsewhere client_changes is read
+// first.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	args, err := s.tokenArgs(t)
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, err)
 	}
-	if s.group != nil && txFrom(ctx) == nil {
-		err = s.group.insert(args)
-	} else {
+	check := storage.ClientCheckFrom(ctx)
+	n, counted := check.Pending()
+	switch {
+	case s.group != nil && txFrom(ctx) == nil:
+		if counted {
+			args = append(args, n)
+		}
+		err = s.group.insert(args, counted)
+	case counted:
+		if err = s.clientsUnchangedSince(ctx, n); err == nil {
+			_, err = s.exec(ctx, qCreateToken, args...)
+		}
+	default:
 		_, err = s.exec(ctx, qCreateToken, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
+	}
+	if counted {
+		check.Confirm(n)
 	}
 	return nil
 }
