@@ -624,9 +624,14 @@ var tokenTests = []test{
 		ctx, check := storage.DeferClientCheck(t.Context())
 		_, err = s.GetClient(ctx, c.ID)
 		mustOK(t, "GetClient under a check", err)
-		mustOK(t, "CreateToken under a check", s.CreateToken(ctx, newToken(storage.KindAccess, c.ID, "", "req")))
+		want := newToken(storage.KindAccess, c.ID, "", "req")
+		want.Claims = &storage.TokenClaims{Scopes: []string{"books:read"}, Audience: []string{"https://as.example/api/books"}, JKT: "jkt"}
+		mustOK(t, "CreateToken under a check", s.CreateToken(ctx, want))
 		if check.Stale() {
 			t.Error("with no client written, the token insert did not confirm the client")
+		}
+		if diff := cmp.Diff(want, mustGetToken(t, s, want.Kind, want.Signature)); diff != "" {
+			t.Errorf("GetToken of a token inserted under a check (-want +got):\n%s", diff)
 		}
 
 		mustOK(t, "SetClientSecret", s.SetClientSecret(t.Context(), c.ID, []byte("rotated"), at(time.Minute)))

@@ -76,19 +76,6 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 	return c, nil
 }
 
-// clientsUnchangedSince returns storage.ErrClientChanged unless
-// client_changes is still at n.
-func (s *Store) clientsUnchangedSince(ctx context.Context, n int64) error {
-	var now int64
-	if err := s.stmt(ctx, qClientChanges).QueryRowContext(ctx).Scan(&now); err != nil {
-		return fmt.Errorf("read client changes: %w", err)
-	}
-	if now != n {
-		return storage.ErrClientChanged
-	}
-	return nil
-}
-
 func (s *Store) getClient(ctx context.Context, id string) (storage.Client, error) {
 	c, err := scanClient(s.stmt(ctx, qGetClient).QueryRowContext(ctx, id))
 	if err != nil {

@@ -19,10 +19,9 @@ import (
 // that arrived meanwhile, so nobody's request waits for more than its own
 // batch and the one before.
 type groupCommit struct {
-	write *sql.DB
-	stmt  *sql.Stmt // qCreateToken prepared on the writer
-	// counted is createTokenCounted prepared on the writer.
-	counted *sql.Stmt
+	write   *sql.DB
+	stmt    *sql.Stmt // qCreateToken prepared on the writer
+	counted *sql.Stmt // qCreateTokenCounted prepared on the writer
 
 	mu      sync.Mutex
 	pending []*groupInsert
@@ -48,7 +47,7 @@ type groupResult struct {
 // one transaction while others queue for it.
 const maxGroup = 128
 
-// insert runs qCreateToken, or createTokenCounted when counted, with args
+// insert runs qCreateToken, or qCreateTokenCounted when counted, with args
 // in a batch and returns its error once the batch has committed.
 func (g *groupCommit) insert(args []any, counted bool) error {
 	in := &groupInsert{args: args, counted: counted, done: make(chan groupResult, 1)}
@@ -128,7 +127,7 @@ func (g *groupCommit) run(batch []*groupInsert) {
 	}
 }
 
-// execCounted runs createTokenCounted: no row inserted means that
+// execCounted runs qCreateTokenCounted: no row inserted means that
 // client_changes has moved.
 func execCounted(ctx context.Context, stmt *sql.Stmt, args []any) error {
 	res, err := stmt.ExecContext(ctx, args...)

@@ -88,12 +88,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if s.d == sqliteDialect {
-		counted, err := s.write.PrepareContext(ctx, createTokenCounted)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("prepare %q: %w", createTokenCounted, err)
-		}
-		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken], counted: counted}
+		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken], counted: s.txStmts[qCreateTokenCounted]}
 	}
 	return s, nil
 }
@@ -212,9 +207,6 @@ func (s *Store) Close() error {
 		if r := s.stmts[i]; r != w {
 			errs = append(errs, r.Close())
 		}
-	}
-	if s.group != nil {
-		errs = append(errs, s.group.counted.Close())
 	}
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())

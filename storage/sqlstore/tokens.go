@@ -16,7 +16,13 @@ const (
 )
 
 var (
-	qCreateToken    = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qCreateToken = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	// qCreateTokenCounted is qCreateToken that inserts only while
+	// client_changes is at the count bound last.
+	qCreateTokenCounted = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data)
+		SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::boolean, ?::text, ?::timestamptz, ?::timestamptz,
+			?::boolean, ?::text, ?::text, ?::text, ?::text, ?::bytea
+		WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`)
 	qGetToken       = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
 	qGetTokenClaims = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
 	// qGetTokenClaimsCounted also reads client_changes, for a pending
@@ -33,19 +39,12 @@ var (
 		(SELECT kind, signature FROM tokens WHERE expires_at < ? LIMIT ?)`)
 )
 
-// createTokenCounted is qCreateToken that inserts only while client_changes
-// is at the count bound last. It is SQLite's alone, prepared for the group
-// commit: PostgreSQL cannot type the parameters of an INSERT ... SELECT.
-const createTokenCounted = `INSERT INTO tokens (` + tokenColumns + `, data) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-	WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`
-
 // CreateToken stores t. A taken kind and signature is storage.ErrConflict.
 //
 // Under a pending storage.ClientCheck the token is stored only while
 // client_changes has not moved, which confirms the check; otherwise it is
-// not stored and the error is storage.ErrClientChanged. The group commit's
-// insert itself carries the condition; elsewhere client_changes is read
-// first.
+// not stored and the error is storage.ErrClientChanged. The insert itself
+// carries the condition (qCreateTokenCounted).
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	args, err := s.tokenArgs(t)
 	if err != nil {
@@ -53,16 +52,14 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	}
 	check := storage.ClientCheckFrom(ctx)
 	n, counted := check.Pending()
+	if counted {
+		args = append(args, n)
+	}
 	switch {
 	case s.group != nil && txFrom(ctx) == nil:
-		if counted {
-			args = append(args, n)
-		}
 		err = s.group.insert(args, counted)
 	case counted:
-		if err = s.clientsUnchangedSince(ctx, n); err == nil {
-			_, err = s.exec(ctx, qCreateToken, args...)
-		}
+		err = execCounted(ctx, s.stmt(ctx, qCreateTokenCounted), args)
 	default:
 		_, err = s.exec(ctx, qCreateToken, args...)
 	}
