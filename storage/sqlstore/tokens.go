@@ -16,19 +16,9 @@ const (
 )
 
 var (
-	qCreateToken = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	// qCreateTokenCounted is qCreateToken that inserts only while
-	// client_changes is at the count bound last.
-	qCreateTokenCounted = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data)
-		SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::boolean, ?::text, ?::timestamptz, ?::timestamptz,
-			?::boolean, ?::text, ?::text, ?::text, ?::text, ?::bytea
-		WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`)
+	qCreateToken    = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qGetToken       = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
 	qGetTokenClaims = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
-	// qGetTokenClaimsCounted also reads client_changes, for a pending
-	// storage.ClientCheck.
-	qGetTokenClaimsCounted = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
-		`, (SELECT n FROM client_changes WHERE id = 1) FROM tokens WHERE kind = ? AND signature = ?`)
 	// The condition on active makes the update the arbiter between racing
 	// redemptions: only one of them can change the row.
 	qDeactivateToken = newQuery(`UPDATE tokens SET active = FALSE WHERE kind = ? AND signature = ? AND active`)
@@ -37,6 +27,20 @@ var (
 	qDeleteByRequest = newQuery(`DELETE FROM tokens WHERE kind = ? AND request_id = ?`)
 	qDeleteExpired   = newQuery(`DELETE FROM tokens WHERE (kind, signature) IN
 		(SELECT kind, signature FROM tokens WHERE expires_at < ? LIMIT ?)`)
+)
+
+// The statements of a pending storage.ClientCheck: each also reads
+// client_changes.
+var (
+	// qCreateTokenCounted is qCreateToken that inserts only while
+	// client_changes is at the count bound last.
+	qCreateTokenCounted = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data)
+		SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::boolean, ?::text, ?::timestamptz, ?::timestamptz,
+			?::boolean, ?::text, ?::text, ?::text, ?::text, ?::bytea
+		WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`)
+	// qGetTokenClaimsCounted is qGetTokenClaims with the count last.
+	qGetTokenClaimsCounted = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
+		`, (SELECT n FROM client_changes WHERE id = 1) FROM tokens WHERE kind = ? AND signature = ?`)
 )
 
 // CreateToken stores t. A taken kind and signature is storage.ErrConflict.
