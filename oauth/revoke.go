@@ -1,12 +1,15 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"gatehouse/storage"
 )
 
 // revoke is POST /oauth2/revoke (RFC 7009). fosite authenticates the
@@ -86,21 +89,13 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, nil, err)
 		return
 	}
-	caller, err := h.provider.(*fosite.Fosite).AuthenticateClient(ctx, r, r.PostForm)
-	if err != nil {
+	token, hint := r.PostForm.Get("token"), fosite.TokenUse(r.PostForm.Get("token_type_hint"))
+	caller, at, err := h.introspectCallerAndToken(ctx, r, token, hint)
+	if caller == nil {
 		h.writeTokenError(w, r, nil, err)
 		return
 	}
-	if caller.IsPublic() {
-		h.writeTokenError(w, r, nil, fosite.ErrInvalidClient.WithHint("Only confidential clients may introspect tokens."))
-		return
-	}
-	token, hint := r.PostForm.Get("token"), fosite.TokenUse(r.PostForm.Get("token_type_hint"))
-	var at accessToken
 	use := fosite.AccessToken
-	if hint != fosite.RefreshToken {
-		at, err = h.checkAccessToken(ctx, token)
-	}
 	if hint == fosite.RefreshToken || errors.Is(err, errNoAccessToken) {
 		// Perhaps a refresh token: fosite tries both kinds, as RFC 7662
 		// §2.1 asks whatever the hint says.
@@ -138,6 +133,49 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// introspectCallerAndToken authenticates the caller and, unless the hint
+// names a refresh token, checks token as an access token. The caller's
+// client is looked up without its own freshness read, which the token's
+// read carries instead (storage.ClientCheck); when that read did not
+// confirm it (a client was written since it was cached, or there was no
+// row to read), both are done again from the database. A nil caller comes
+// with the authentication error; otherwise the error is the token's.
+func (h *Handler) introspectCallerAndToken(ctx context.Context, r *http.Request, token string, hint fosite.TokenUse) (fosite.Client, accessToken, error) {
+	if hint == fosite.RefreshToken {
+		// fosite's read of a refresh token carries no count.
+		caller, err := h.introspectionCaller(ctx, r)
+		return caller, accessToken{}, err
+	}
+	checked, check := storage.DeferClientCheck(ctx)
+	caller, at, err := h.callerAndAccessToken(checked, r, token)
+	if check.Stale() {
+		caller, at, err = h.callerAndAccessToken(ctx, r, token)
+	}
+	return caller, at, err
+}
+
+func (h *Handler) callerAndAccessToken(ctx context.Context, r *http.Request, token string) (fosite.Client, accessToken, error) {
+	caller, err := h.introspectionCaller(ctx, r)
+	if err != nil {
+		return nil, accessToken{}, err
+	}
+	at, err := h.checkAccessToken(ctx, token)
+	return caller, at, err
+}
+
+// introspectionCaller authenticates the confidential client calling the
+// introspection endpoint.
+func (h *Handler) introspectionCaller(ctx context.Context, r *http.Request) (fosite.Client, error) {
+	caller, err := h.provider.(*fosite.Fosite).AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		return nil, err
+	}
+	if caller.IsPublic() {
+		return nil, fosite.ErrInvalidClient.WithHint("Only confidential clients may introspect tokens.")
+	}
+	return caller, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite"
 
 	"gatehouse/clients"
+	"gatehouse/storage"
 )
 
 // Metrics counts protocol events for the operator.
@@ -40,8 +41,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.writeTokenError(w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt))
 		return
 	}
-	ctx = withMemo(ctx)
-	ar, err := h.provider.NewAccessRequest(ctx, r, newSession())
+	ar, resp, err := h.accessResponse(ctx, w, r)
 	if errors.Is(err, errInGrace) {
 		h.replayGrace(w, r, ar)
 		return
@@ -49,51 +49,6 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.writeTokenError(w, r, ar, err)
 		return
-	}
-	if ar.GetGrantTypes().ExactOne("refresh_token") {
-		// fosite ignores a refresh request's scope parameter; RFC 6749 §6
-		// says it must not ask for more than the grant holds.
-		for _, s := range strings.Fields(r.PostForm.Get("scope")) {
-			if !ar.GetGrantedScopes().Has(s) {
-				h.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted originally and cannot be added on refresh.", s))
-				return
-			}
-		}
-	}
-	// Every scope Gatehouse defines acts for a person, so a client acting
-	// for itself gets a token without scope and asking for one is refused.
-	if s := ar.GetRequestedScopes(); ar.GetGrantTypes().ExactOne("client_credentials") && len(s) > 0 {
-		h.writeTokenError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q needs an end user and cannot be granted to a client acting for itself.", s[0]))
-		return
-	}
-	bound, err := h.bindDPoP(w, r, ar)
-	if err != nil {
-		h.writeTokenError(w, r, ar, err)
-		return
-	}
-	aud, narrowed, err := h.tokenAudience(ar)
-	if err != nil {
-		h.writeTokenError(w, r, ar, err)
-		return
-	}
-	if narrowed {
-		ctx = context.WithValue(ctx, audienceKey{}, aud)
-	}
-	ctx = withIDTokenAlg(ctx, clientRecord(ar.GetClient()).IDTokenAlg)
-	resp, err := h.provider.NewAccessResponse(ctx, ar)
-	if err != nil && h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") &&
-		h.fs.inGrace(ctx, h.strategy.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))) {
-		// A racing rotation of the same token won between fosite's read
-		// and this request's own rotation.
-		h.replayGrace(w, r, ar)
-		return
-	}
-	if err != nil {
-		h.writeTokenError(w, r, ar, err)
-		return
-	}
-	if bound {
-		resp.SetTokenType("DPoP")
 	}
 	if h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") {
 		// Until this is stored, a repeat of the request waits for it
@@ -107,6 +62,79 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if h.Metrics != nil {
 		h.Metrics.TokenIssued(strings.Join(ar.GetGrantTypes(), " "))
 	}
+}
+
+// accessResponse runs the grant. A client_credentials request that
+// authenticates with its secret and binds no DPoP key runs it first with
+// its client looked up unchecked, the token's insert confirming the client
+// (storage.ClientCheck), and again against the database when anything
+// failed, the confirmation included. Only that grant is tried so: its one
+// write is the token itself, so the first try leaves nothing behind, while
+// the other grants consume a code or a refresh token, and a DPoP proof or
+// a client assertion is used once.
+func (h *Handler) accessResponse(ctx context.Context, w http.ResponseWriter, r *http.Request) (fosite.AccessRequester, fosite.AccessResponder, error) {
+	f := r.PostForm
+	if f.Get("grant_type") == "client_credentials" && len(r.Header.Values("DPoP")) == 0 &&
+		!f.Has("client_assertion") && !f.Has("client_assertion_type") {
+		checked, check := storage.DeferClientCheck(ctx)
+		ar, resp, err := h.grant(checked, w, r)
+		if err == nil && !check.Stale() {
+			return ar, resp, nil
+		}
+	}
+	return h.grant(ctx, w, r)
+}
+
+// grant is fosite's access request and response with Gatehouse's checks
+// between them. It answers nothing itself, beyond DPoP's headers; a
+// refresh token already rotated within the grace period is errInGrace.
+func (h *Handler) grant(ctx context.Context, w http.ResponseWriter, r *http.Request) (fosite.AccessRequester, fosite.AccessResponder, error) {
+	// Each attempt remembers its own rows: a second one must read afresh.
+	ctx = withMemo(ctx)
+	ar, err := h.provider.NewAccessRequest(ctx, r, newSession())
+	if err != nil {
+		return ar, nil, err
+	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		// fosite ignores a refresh request's scope parameter; RFC 6749 §6
+		// says it must not ask for more than the grant holds.
+		for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+			if !ar.GetGrantedScopes().Has(s) {
+				return ar, nil, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted originally and cannot be added on refresh.", s)
+			}
+		}
+	}
+	// Every scope Gatehouse defines acts for a person, so a client acting
+	// for itself gets a token without scope and asking for one is refused.
+	if s := ar.GetRequestedScopes(); ar.GetGrantTypes().ExactOne("client_credentials") && len(s) > 0 {
+		return ar, nil, fosite.ErrInvalidScope.WithHintf("The scope %q needs an end user and cannot be granted to a client acting for itself.", s[0])
+	}
+	bound, err := h.bindDPoP(w, r, ar)
+	if err != nil {
+		return ar, nil, err
+	}
+	aud, narrowed, err := h.tokenAudience(ar)
+	if err != nil {
+		return ar, nil, err
+	}
+	if narrowed {
+		ctx = context.WithValue(ctx, audienceKey{}, aud)
+	}
+	ctx = withIDTokenAlg(ctx, clientRecord(ar.GetClient()).IDTokenAlg)
+	resp, err := h.provider.NewAccessResponse(ctx, ar)
+	if err != nil && h.cfg.RefreshGrace > 0 && ar.GetGrantTypes().ExactOne("refresh_token") &&
+		h.fs.inGrace(ctx, h.strategy.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))) {
+		// A racing rotation of the same token won between fosite's read
+		// and this request's own rotation.
+		return ar, nil, errInGrace
+	}
+	if err != nil {
+		return ar, nil, err
+	}
+	if bound {
+		resp.SetTokenType("DPoP")
+	}
+	return ar, resp, nil
 }
 
 // writeTokenError answers with RFC 6749 §5.2 JSON, closing two gaps in

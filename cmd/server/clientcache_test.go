@@ -127,3 +127,62 @@ func TestMultiInstanceClientChanges(t *testing.T) {
 		t.Fatalf("B's store still finds the client deleted on A: %v", err)
 	}
 }
+
+// TestIntrospectionClientChanges changes a client on instance A while B
+// has it cached as an introspection caller. B looks its caller up without
+// reading client_changes, and the token's read carries that check
+// (storage.ClientCheck): B must still refuse the old secret and the
+// deleted client at once, for a token it finds and for one it does not.
+func TestIntrospectionClientChanges(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "gatehouse.db")
+		testIntrospectionClientChanges(t, startInstance(t, db), startInstance(t, db))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		a, b := startPair(t)
+		testIntrospectionClientChanges(t, a, b)
+	})
+}
+
+func testIntrospectionClientChanges(t *testing.T, a, b *instance) {
+	reg := createReg("Service")
+	reg.GrantTypes = []string{"client_credentials"}
+	c, secret := a.mustCreateClient(t, reg)
+	_, body := tokenRequest(t, a.base, url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
+	token, _ := body["access_token"].(string)
+	if token == "" {
+		t.Fatalf("client_credentials: %v", body)
+	}
+	wantIntrospection(t, "B, first request", b.base, token, c.ID, secret, http.StatusOK)
+	wantIntrospection(t, "B, from its cache", b.base, token, c.ID, secret, http.StatusOK)
+
+	rotated, err := clients.RotateSecret(t.Context(), a.store, c.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIntrospection(t, "old secret on B after rotating on A", b.base, token, c.ID, secret, http.StatusUnauthorized)
+	wantIntrospection(t, "new secret on B", b.base, token, c.ID, rotated, http.StatusOK)
+	wantIntrospection(t, "B, from its cache again", b.base, token, c.ID, rotated, http.StatusOK)
+
+	if err := a.store.DeleteClient(t.Context(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantIntrospection(t, "B, client deleted on A, token gone with it", b.base, token, c.ID, rotated, http.StatusUnauthorized)
+}
+
+// wantIntrospection introspects token on base as the client and checks the
+// status: 200 with the token active, or the status of a refusal.
+func wantIntrospection(t *testing.T, what, base, token, id, secret string, status int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode != status || status == http.StatusOK && !strings.Contains(body, `"active":true`) {
+		t.Fatalf("%s: %d %s, want %d", what, resp.StatusCode, body, status)
+	}
+}

@@ -590,6 +590,67 @@ var tokenTests = []test{
 			}
 		}
 	}},
+	{"ClientCheck", func(t *testing.T, s storage.Store) {
+		// A client looked up under a storage.ClientCheck may come from a
+		// cache unchecked; the token read after it must confirm it while no
+		// client was written, and never once one was.
+		c := mustCreateClient(t, s, "")
+		tok := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))
+		lookUp := func(what string) (storage.Client, *storage.ClientCheck) {
+			ctx, check := storage.DeferClientCheck(t.Context())
+			got, err := s.GetClient(ctx, c.ID)
+			mustOK(t, "GetClient under a check, "+what, err)
+			if _, err := s.GetTokenClaims(ctx, tok.Kind, tok.Signature); err != nil {
+				t.Fatalf("GetTokenClaims under a check, %s: %v", what, err)
+			}
+			return got, check
+		}
+		_, err := s.GetClient(t.Context(), c.ID) // fills a cache
+		mustOK(t, "GetClient", err)
+		if _, check := lookUp("no client written"); check.Stale() {
+			t.Error("with no client written, the token read did not confirm the client")
+		}
+		mustOK(t, "SetClientSecret", s.SetClientSecret(t.Context(), c.ID, []byte("rotated"), at(time.Minute)))
+		if got, check := lookUp("after a rotation"); string(got.SecretHash) != "rotated" && !check.Stale() {
+			t.Error("after a rotation, the old secret was confirmed")
+		}
+	}},
+	{"ClientCheckOnInsert", func(t *testing.T, s storage.Store) {
+		// A token inserted under a storage.ClientCheck confirms the client
+		// looked up unchecked, or is not stored when a client was written.
+		c := mustCreateClient(t, s, "")
+		_, err := s.GetClient(t.Context(), c.ID) // fills a cache
+		mustOK(t, "GetClient", err)
+		ctx, check := storage.DeferClientCheck(t.Context())
+		_, err = s.GetClient(ctx, c.ID)
+		mustOK(t, "GetClient under a check", err)
+		want := newToken(storage.KindAccess, c.ID, "", "req")
+		want.Claims = &storage.TokenClaims{Scopes: []string{"books:read"}, Audience: []string{"https://as.example/api/books"}, JKT: "jkt"}
+		mustOK(t, "CreateToken under a check", s.CreateToken(ctx, want))
+		if check.Stale() {
+			t.Error("with no client written, the token insert did not confirm the client")
+		}
+		if diff := cmp.Diff(want, mustGetToken(t, s, want.Kind, want.Signature)); diff != "" {
+			t.Errorf("GetToken of a token inserted under a check (-want +got):\n%s", diff)
+		}
+
+		mustOK(t, "SetClientSecret", s.SetClientSecret(t.Context(), c.ID, []byte("rotated"), at(time.Minute)))
+		ctx, check = storage.DeferClientCheck(t.Context())
+		got, err := s.GetClient(ctx, c.ID)
+		mustOK(t, "GetClient under a check after a rotation", err)
+		tok := newToken(storage.KindAccess, c.ID, "", "req")
+		err = s.CreateToken(ctx, tok)
+		if string(got.SecretHash) == "rotated" {
+			mustOK(t, "CreateToken after a rotation, with the rotated secret read", err)
+			return
+		}
+		wantErr(t, "CreateToken under a check of a client read before a rotation", err, storage.ErrClientChanged)
+		if !check.Stale() {
+			t.Error("after a rotation, the old secret was confirmed")
+		}
+		_, err = s.GetToken(t.Context(), tok.Kind, tok.Signature)
+		wantErr(t, "GetToken of the token refused", err, storage.ErrNotFound)
+	}},
 	{"ClientCredentialsHaveNoSubject", func(t *testing.T, s storage.Store) {
 		c := mustCreateClient(t, s, "")
 		want := mustCreateToken(t, s, newToken(storage.KindAccess, c.ID, "", "req"))

@@ -87,6 +87,49 @@ func benchGetToken(b *testing.B, get func(*Store, context.Context, storage.Token
 	}
 }
 
+// BenchmarkClientThenTokenClaims is an introspection's two reads: the
+// caller's client, then the token's claims. "checked" reads client_changes
+// for the lookup; "deferred" looks up under a storage.ClientCheck, which the
+// claims' read confirms.
+func BenchmarkClientThenTokenClaims(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s, c := newBenchStore(b, be.newDSN)
+			tok := benchToken(storage.KindAccess, c.ID, "req")
+			if err := s.CreateToken(b.Context(), tok); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.GetClient(b.Context(), c.ID); err != nil { // fills the cache
+				b.Fatal(err)
+			}
+			for _, step := range []struct {
+				name string
+				ctx  func() (context.Context, *storage.ClientCheck)
+			}{
+				{"checked", func() (context.Context, *storage.ClientCheck) { return b.Context(), nil }},
+				{"deferred", func() (context.Context, *storage.ClientCheck) { return storage.DeferClientCheck(b.Context()) }},
+			} {
+				b.Run(step.name, func(b *testing.B) {
+					b.ReportAllocs()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							ctx, check := step.ctx()
+							if _, err := s.GetClient(ctx, c.ID); err != nil {
+								b.Error(err)
+								return
+							}
+							if _, err := s.GetTokenClaims(ctx, tok.Kind, tok.Signature); err != nil || check.Stale() {
+								b.Errorf("GetTokenClaims: %v, stale %v", err, check.Stale())
+								return
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
+
 // BenchmarkListBooks is the page of 20 books a GET /api/books reads (21
 // rows: one more tells whether another page follows).
 func BenchmarkListBooks(b *testing.B) {

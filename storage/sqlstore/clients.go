@@ -45,9 +45,19 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 //
 // Inside a transaction the row is read as it is: the transaction may hold
 // its own uncommitted write to clients, which must not reach the cache.
+//
+// Under a storage.ClientCheck a cached client is returned without reading
+// client_changes: the request's next statement that reads it confirms the
+// count the cache was filled at (see storage.ClientCheck).
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	if txFrom(ctx) != nil {
 		return s.getClient(ctx, id)
+	}
+	if check := storage.ClientCheckFrom(ctx); check.CanDefer() {
+		if c, n, ok := s.clients.current(id); ok {
+			check.Defer(n)
+			return c, nil
+		}
 	}
 	var n int64
 	if err := s.stmt(ctx, qClientChanges).QueryRowContext(ctx).Scan(&n); err != nil {
@@ -99,6 +109,19 @@ func (cc *clientCache) get(id string, n int64) (storage.Client, bool) {
 		return storage.Client{}, false
 	}
 	return cloneClient(c), true
+}
+
+// current returns a copy of the cached client and the count the cache was
+// filled at, for a caller that checks that count later.
+func (cc *clientCache) current(id string) (storage.Client, int64, bool) {
+	cc.mu.RLock()
+	c, ok := cc.clients[id]
+	n := cc.n
+	cc.mu.RUnlock()
+	if !ok {
+		return storage.Client{}, 0, false
+	}
+	return cloneClient(c), n, true
 }
 
 func cloneClient(c storage.Client) storage.Client {

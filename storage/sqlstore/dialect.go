@@ -49,10 +49,13 @@ type dialect struct {
 
 // rebind rewrites the portable ? placeholders for the dialect. No query of
 // this package has a ? inside a literal. SQLite has no FOR UPDATE, nor needs
-// one: its single writer runs one transaction at a time.
+// one: its single writer runs one transaction at a time. A placeholder may
+// carry a PostgreSQL cast (?::text) where PostgreSQL cannot infer its type,
+// as in the select list of an INSERT ... SELECT; SQLite, whose values carry
+// their own types, goes without.
 func (d *dialect) rebind(query string) string {
 	if !d.numbered {
-		return strings.TrimSuffix(query, " FOR UPDATE")
+		return dropCasts(strings.TrimSuffix(query, " FOR UPDATE"))
 	}
 	var b strings.Builder
 	b.Grow(len(query) + 16)
@@ -65,6 +68,26 @@ func (d *dialect) rebind(query string) string {
 			continue
 		}
 		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// dropCasts removes the casts of placeholders: ?::text becomes ?.
+func dropCasts(query string) string {
+	if !strings.Contains(query, "?::") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query))
+	for i := 0; i < len(query); i++ {
+		b.WriteByte(query[i])
+		if query[i] != '?' || !strings.HasPrefix(query[i+1:], "::") {
+			continue
+		}
+		i += 2
+		for i+1 < len(query) && 'a' <= query[i+1] && query[i+1] <= 'z' {
+			i++
+		}
 	}
 	return b.String()
 }

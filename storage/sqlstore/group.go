@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+
+	"gatehouse/storage"
 )
 
 // groupCommit batches the token inserts made outside a transaction on
@@ -18,7 +20,10 @@ import (
 // batch and the one before.
 type groupCommit struct {
 	write *sql.DB
-	stmt  *sql.Stmt // the insert (qCreateToken, qInsertUsedOnce) prepared on the writer
+	// stmt is the insert (qCreateToken, qInsertUsedOnce) prepared on the
+	// writer; counted, of the token group only, is qCreateTokenCounted.
+	stmt    *sql.Stmt
+	counted *sql.Stmt
 
 	mu      sync.Mutex
 	pending []*groupInsert
@@ -27,6 +32,9 @@ type groupCommit struct {
 
 type groupInsert struct {
 	args []any
+	// counted: args end with a client_changes count, and the row goes in
+	// only while client_changes is still at it (see storage.ClientCheck).
+	counted bool
 	// done receives the insert's outcome, or lead when the caller is to
 	// run the next batch.
 	done chan groupResult
@@ -41,10 +49,10 @@ type groupResult struct {
 // one transaction while others queue for it.
 const maxGroup = 128
 
-// insert runs qCreateToken with args in a batch and returns its error once
-// the batch has committed.
-func (g *groupCommit) insert(args []any) error {
-	in := &groupInsert{args: args, done: make(chan groupResult, 1)}
+// insert runs qCreateToken, or qCreateTokenCounted when counted, with args
+// in a batch and returns its error once the batch has committed.
+func (g *groupCommit) insert(args []any, counted bool) error {
+	in := &groupInsert{args: args, counted: counted, done: make(chan groupResult, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, in)
 	lead := !g.running
@@ -97,8 +105,16 @@ func (g *groupCommit) run(batch []*groupInsert) {
 		}
 		defer tx.Rollback()
 		stmt := tx.StmtContext(ctx, g.stmt)
+		var counted *sql.Stmt
 		for i, in := range batch {
-			_, errs[i] = stmt.ExecContext(ctx, in.args...)
+			if !in.counted {
+				_, errs[i] = stmt.ExecContext(ctx, in.args...)
+				continue
+			}
+			if counted == nil {
+				counted = tx.StmtContext(ctx, g.counted)
+			}
+			errs[i] = execCounted(ctx, counted, in.args)
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
@@ -111,4 +127,21 @@ func (g *groupCommit) run(batch []*groupInsert) {
 		}
 		in.done <- groupResult{err: errs[i]}
 	}
+}
+
+// execCounted runs qCreateTokenCounted: no row inserted means that
+// client_changes has moved.
+func execCounted(ctx context.Context, stmt *sql.Stmt, args []any) error {
+	res, err := stmt.ExecContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrClientChanged
+	}
+	return nil
 }

@@ -90,7 +90,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if s.d == sqliteDialect {
-		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken]}
+		s.group = &groupCommit{write: s.write, stmt: s.txStmts[qCreateToken], counted: s.txStmts[qCreateTokenCounted]}
 		s.usedOnce = &groupCommit{write: s.write, stmt: s.txStmts[qInsertUsedOnce]}
 	}
 	return s, nil

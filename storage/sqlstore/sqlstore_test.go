@@ -158,6 +158,13 @@ func TestRebind(t *testing.T) {
 			}
 		})
 	}
+	const cast = "SELECT ?::text, ?::timestamptz, ? WHERE a = ?::bigint"
+	if got, want := postgresDialect.rebind(cast), "SELECT $1::text, $2::timestamptz, $3 WHERE a = $4::bigint"; got != want {
+		t.Errorf("postgres rebind(%q) = %q, want %q", cast, got, want)
+	}
+	if got, want := sqliteDialect.rebind(cast), "SELECT ?, ?, ? WHERE a = ?"; got != want {
+		t.Errorf("sqlite rebind(%q) = %q, want %q", cast, got, want)
+	}
 }
 
 func TestOptionsDefaults(t *testing.T) {

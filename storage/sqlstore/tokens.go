@@ -29,19 +29,49 @@ var (
 		(SELECT kind, signature FROM tokens WHERE expires_at < ? LIMIT ?)`)
 )
 
+// The statements of a pending storage.ClientCheck: each also reads
+// client_changes.
+var (
+	// qCreateTokenCounted is qCreateToken that inserts only while
+	// client_changes is at the count bound last.
+	qCreateTokenCounted = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data)
+		SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::boolean, ?::text, ?::timestamptz, ?::timestamptz,
+			?::boolean, ?::text, ?::text, ?::text, ?::text, ?::bytea
+		WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`)
+	// qGetTokenClaimsCounted is qGetTokenClaims with the count last.
+	qGetTokenClaimsCounted = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
+		`, (SELECT n FROM client_changes WHERE id = 1) FROM tokens WHERE kind = ? AND signature = ?`)
+)
+
 // CreateToken stores t. A taken kind and signature is storage.ErrConflict.
+//
+// Under a pending storage.ClientCheck the token is stored only while
+// client_changes has not moved, which confirms the check; otherwise it is
+// not stored and the error is storage.ErrClientChanged. The insert itself
+// carries the condition (qCreateTokenCounted).
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	args, err := s.tokenArgs(t)
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, err)
 	}
-	if s.group != nil && txFrom(ctx) == nil {
-		err = s.group.insert(args)
-	} else {
+	check := storage.ClientCheckFrom(ctx)
+	n, counted := check.Pending()
+	if counted {
+		args = append(args, n)
+	}
+	switch {
+	case s.group != nil && txFrom(ctx) == nil:
+		err = s.group.insert(args, counted)
+	case counted:
+		err = execCounted(ctx, s.stmt(ctx, qCreateTokenCounted), args)
+	default:
 		_, err = s.exec(ctx, qCreateToken, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, s.d.translate(err))
+	}
+	if counted {
+		check.Confirm(n)
 	}
 	return nil
 }
@@ -87,15 +117,27 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 
 // GetTokenClaims reads only what a token check needs, leaving out data,
 // most of the row's bytes: neither they nor the BLOB's pages are read.
+//
+// Under a pending storage.ClientCheck the same statement reads
+// client_changes and confirms the check when the count has not moved.
 func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	check := storage.ClientCheckFrom(ctx)
 	ctx = quickRead(ctx)
 	t := storage.Token{Kind: kind, Signature: signature}
 	var c claimColumns
-	err := s.stmt(ctx, qGetTokenClaims).QueryRowContext(ctx, string(kind), signature).Scan(
-		&t.ClientID, &t.Subject, &t.Active, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
-		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT)
-	if err != nil {
+	var changes int64
+	dest := []any{&t.ClientID, &t.Subject, &t.Active, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
+		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT, &changes}
+	q := qGetTokenClaimsCounted
+	_, pending := check.Pending()
+	if !pending {
+		q, dest = qGetTokenClaims, dest[:len(dest)-1]
+	}
+	if err := s.stmt(ctx, q).QueryRowContext(ctx, string(kind), signature).Scan(dest...); err != nil {
 		return storage.Token{}, fmt.Errorf("get %s token: %w", kind, s.d.translate(err))
+	}
+	if pending {
+		check.Confirm(changes)
 	}
 	t.Claims = c.claims()
 	return t, nil

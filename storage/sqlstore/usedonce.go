@@ -31,7 +31,7 @@ var (
 // process or any other sharing the file.
 func (s *Store) UseOnce(ctx context.Context, key string, expires time.Time) error {
 	if s.usedOnce != nil && txFrom(ctx) == nil {
-		if err := s.usedOnce.insert([]any{key, s.time(expires)}); err != nil {
+		if err := s.usedOnce.insert([]any{key, s.time(expires)}, false); err != nil {
 			return fmt.Errorf("use once: %w", s.d.translate(err))
 		}
 		return nil
