@@ -484,6 +484,10 @@ type Store interface {
 	ListBooks(ctx context.Context, userID, afterID string, limit int) ([]Book, error)
 	UpdateBook(ctx context.Context, b Book) error            // ErrNotFound; title, author, year, updated_at
 	DeleteBook(ctx context.Context, userID, id string) error // ErrNotFound
+	// BookChanges counts the writes to userID's books, from any instance
+	// or process: two equal counts mean the same books. ErrNotFound when
+	// there is no such user.
+	BookChanges(ctx context.Context, userID string) (int64, error)
 
 	// Signing keys, newest first. CreateSigningKey returns ErrConflict for
 	// a taken ID.

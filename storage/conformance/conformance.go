@@ -901,6 +901,42 @@ var bookTests = []test{
 			t.Errorf("ListBooks for bob returned %d books, want 5", len(got))
 		}
 	}},
+	{"BookChangesMoveWithEveryWrite", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		changes := func(u storage.User) int64 {
+			t.Helper()
+			n, err := s.BookChanges(ctx, u.ID)
+			mustOK(t, "BookChanges", err)
+			return n
+		}
+		b := storage.Book{ID: storage.NewID(), UserID: alice.ID, Title: "Dune", CreatedAt: base, UpdatedAt: base}
+		steps := []struct {
+			what  string
+			write func() error
+		}{
+			{"CreateBook", func() error { return s.CreateBook(ctx, b) }},
+			{"UpdateBook", func() error { b.Title = "Dune Messiah"; return s.UpdateBook(ctx, b) }},
+			{"DeleteBook", func() error { return s.DeleteBook(ctx, alice.ID, b.ID) }},
+		}
+		seen := map[int64]bool{changes(alice): true}
+		for _, st := range steps {
+			bobBefore := changes(bob)
+			mustOK(t, st.what, st.write())
+			n := changes(alice)
+			if seen[n] {
+				t.Errorf("after %s, BookChanges = %d, a count already seen", st.what, n)
+			}
+			seen[n] = true
+			if got := changes(bob); got != bobBefore {
+				t.Errorf("%s of alice's book moved bob's count from %d to %d", st.what, bobBefore, got)
+			}
+		}
+		mustOK(t, "CreateBook", s.CreateBook(ctx, storage.Book{ID: storage.NewID(), UserID: alice.ID, Title: "Emma", CreatedAt: base, UpdatedAt: base}))
+		mustOK(t, "DeleteUser", s.DeleteUser(ctx, alice.ID))
+		_, err := s.BookChanges(ctx, alice.ID)
+		wantErr(t, "BookChanges of a deleted user", err, storage.ErrNotFound)
+	}},
 	{"ListEmpty", func(t *testing.T, s storage.Store) {
 		u := mustCreateUser(t, s, "reader")
 		got, err := s.ListBooks(t.Context(), u.ID, "", 10)
