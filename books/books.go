@@ -34,6 +34,10 @@ type Handler struct {
 	UserID func(ctx context.Context) string
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Changes, when set, returns userID's BookChanges if the request has
+	// read it already (the server's token check reads it in the token's
+	// statement); otherwise the handler reads it from Store.
+	Changes func(ctx context.Context, userID string) (int64, bool)
 
 	pages *pageCache
 }
@@ -95,8 +99,16 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 // before the books, so a page is never older than the count it is cached
 // with; a user already gone has no count, and no page is cached.
 func (h *Handler) page(ctx context.Context, user string, k pageKey) ([]byte, error) {
-	n, err := h.Store.BookChanges(ctx, user)
-	cacheable := err == nil
+	var n int64
+	var err error
+	cacheable := false
+	if h.Changes != nil {
+		n, cacheable = h.Changes(ctx, user)
+	}
+	if !cacheable {
+		n, err = h.Store.BookChanges(ctx, user)
+		cacheable = err == nil
+	}
 	switch {
 	case cacheable:
 		if page, ok := h.pages.get(user, n, k); ok {

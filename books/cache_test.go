@@ -2,9 +2,12 @@ package books
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"gatehouse/storage"
@@ -108,5 +111,31 @@ func TestPageCacheIsBounded(t *testing.T) {
 	c.put("alice", 1, pageKey{limit: 20}, page)
 	if _, ok := c.get("alice", 1, pageKey{limit: 20}); !ok {
 		t.Error("the page put last is not there")
+	}
+}
+
+// The server's token check reads the count with the token; the handler
+// then uses it instead of reading it again, and follows it all the same.
+func TestListUsesTheCountTheRequestRead(t *testing.T) {
+	store := newFakeStore(newTestBook("alice", "Dune", nil))
+	var read atomic.Int64
+	h := New(store, func(context.Context) string { return "alice" }, nil)
+	h.Changes = func(_ context.Context, userID string) (int64, bool) {
+		return read.Load(), userID == "alice"
+	}
+	mux := http.NewServeMux()
+	h.Mount(mux, newTestGuard("read"), newTestGuard("write"))
+
+	wantList(t, "first", mux, "alice", "", "Dune")
+	b := newTestBook("alice", "Emma", nil)
+	b.ID = strings.Repeat("z", idLen) // after Dune's
+	store.mu.Lock()
+	store.books[b.ID] = b // behind the handler's back, as another instance writes
+	store.mu.Unlock()
+	wantList(t, "from the cache, the count unchanged", mux, "alice", "", "Dune")
+	read.Add(1)
+	wantList(t, "after the count moved", mux, "alice", "", "Dune", "Emma")
+	if store.changesReads != 0 {
+		t.Errorf("the handler read the count from the store %d times, want 0", store.changesReads)
 	}
 }

@@ -20,6 +20,8 @@ type fakeStore struct {
 	changes int64
 	// gone holds the users deleted since the store was made.
 	gone map[string]bool
+	// changesReads counts the calls of BookChanges.
+	changesReads int
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -109,6 +111,7 @@ func (s *fakeStore) DeleteBook(_ context.Context, userID, id string) error {
 func (s *fakeStore) BookChanges(_ context.Context, userID string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.changesReads++
 	switch {
 	case s.fail != nil:
 		return 0, s.fail

@@ -56,11 +56,12 @@ func (h *Handler) checkAccessToken(ctx context.Context, token string) (accessTok
 	}
 	return accessToken{
 		Principal: Principal{
-			UserID:   t.Subject,
-			Username: t.Claims.Username,
-			ClientID: t.ClientID,
-			Scopes:   t.Claims.Scopes,
-			Audience: t.Claims.Audience,
+			UserID:      t.Subject,
+			Username:    t.Claims.Username,
+			ClientID:    t.ClientID,
+			Scopes:      t.Claims.Scopes,
+			Audience:    t.Claims.Audience,
+			BookChanges: t.SubjectBookChanges,
 		},
 		JKT:         t.Claims.JKT,
 		RequestedAt: t.RequestedAt,

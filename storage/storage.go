@@ -165,6 +165,9 @@ type Token struct {
 	// access token need not decode it; nil when the row does not keep them
 	// (rows written before it could, among others).
 	Claims *TokenClaims
+	// SubjectBookChanges is the subject's BookChanges, which GetTokenClaims
+	// reads with the row; nil when there is no such user, and from GetToken.
+	SubjectBookChanges *int64
 }
 
 // TokenClaims is what a resource or an introspection needs of an access
@@ -382,7 +385,8 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token) error                                // ErrConflict
 	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound; inactive rows are returned with Active=false
 	// GetTokenClaims is GetToken for the checks that find what they need
-	// in Claims: it leaves out Data, RequestID and AccessSignature.
+	// in Claims: it leaves out Data, RequestID and AccessSignature, and
+	// adds SubjectBookChanges.
 	GetTokenClaims(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound
 	// DeactivateToken marks an active row inactive. It returns ErrInactive
 	// when the row exists but is already inactive and ErrNotFound when there
