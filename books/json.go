@@ -245,10 +245,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func setJSONHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = nosniff
 }
+
+// Header values every JSON answer shares rather than a fresh slice per
+// header and response, as Header.Set makes. Nothing writes into a
+// header's slice: Set and Del replace it, and Add appends to a copy, its
+// capacity being its length.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+	nosniff  = []string{"nosniff"}
+)
 
 // writePage answers a list request with a page appendPage encoded.
 func writePage(w http.ResponseWriter, page []byte) {
