@@ -2,6 +2,7 @@ package books
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,9 @@ type Store interface {
 	ListBooks(ctx context.Context, userID, afterID string, limit int) ([]storage.Book, error)
 	UpdateBook(ctx context.Context, b storage.Book) error    // storage.ErrNotFound
 	DeleteBook(ctx context.Context, userID, id string) error // storage.ErrNotFound
+	// BookChanges counts the writes to userID's books; storage.ErrNotFound
+	// when the user is gone.
+	BookChanges(ctx context.Context, userID string) (int64, error)
 }
 
 // Handler serves the books API.
@@ -30,6 +34,12 @@ type Handler struct {
 	UserID func(ctx context.Context) string
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Changes, when set, returns userID's BookChanges if the request has
+	// read it already (the server's token check reads it in the token's
+	// statement); otherwise the handler reads it from Store.
+	Changes func(ctx context.Context, userID string) (int64, bool)
+
+	pages *pageCache
 }
 
 // New returns a Handler that reads the clock with time.Now. A nil logger
@@ -38,7 +48,7 @@ func New(store Store, userID func(context.Context) string, logger *slog.Logger) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{Store: store, UserID: userID, Logger: logger, Now: time.Now}
+	return &Handler{Store: store, UserID: userID, Logger: logger, Now: time.Now, pages: newPageCache()}
 }
 
 // Mount registers the API on mux. read guards the GET routes (HEAD comes
@@ -76,18 +86,52 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	// One book more than the page tells whether another page follows.
-	books, err := h.Store.ListBooks(r.Context(), user, after, limit+1)
+	page, err := h.page(r.Context(), user, pageKey{after: after, limit: limit})
 	if err != nil {
-		h.writeError(w, r, fmt.Errorf("list books: %w", err))
+		h.writeError(w, r, err)
 		return
 	}
-	var next string
-	if len(books) > limit {
-		books = books[:limit]
-		next = encodeCursor(books[limit-1].ID)
+	writePage(w, page)
+}
+
+// page returns the encoded page k of user's books, from the cache while
+// the user's books have not changed since it was read. The count is read
+// before the books, so a page is never older than the count it is cached
+// with; a user already gone has no count, and no page is cached.
+func (h *Handler) page(ctx context.Context, user string, k pageKey) ([]byte, error) {
+	var n int64
+	var err error
+	cacheable := false
+	if h.Changes != nil {
+		n, cacheable = h.Changes(ctx, user)
 	}
-	writePage(w, books, next)
+	if !cacheable {
+		n, err = h.Store.BookChanges(ctx, user)
+		cacheable = err == nil
+	}
+	switch {
+	case cacheable:
+		if page, ok := h.pages.get(user, n, k); ok {
+			return page, nil
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, fmt.Errorf("list books: %w", err)
+	}
+	// One book more than the page tells whether another page follows.
+	books, err := h.Store.ListBooks(ctx, user, k.after, k.limit+1)
+	if err != nil {
+		return nil, fmt.Errorf("list books: %w", err)
+	}
+	var next string
+	if len(books) > k.limit {
+		books = books[:k.limit]
+		next = encodeCursor(books[k.limit-1].ID)
+	}
+	page := appendPage(make([]byte, 0, 64+192*len(books)), books, next)
+	if cacheable {
+		h.pages.put(user, n, k, page)
+	}
+	return page, nil
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {

@@ -667,7 +667,23 @@ func TestCursorRoundTrip(t *testing.T) {
 	}
 }
 
+// BenchmarkListBooks is a page served from the cache: the books have not
+// changed since the last list.
 func BenchmarkListBooks(b *testing.B) {
+	benchmarkListBooks(b, func(*fakeStore) {})
+}
+
+// BenchmarkListBooksMiss is a page read and encoded again: every list
+// follows a write.
+func BenchmarkListBooksMiss(b *testing.B) {
+	benchmarkListBooks(b, func(s *fakeStore) {
+		s.mu.Lock()
+		s.changes++
+		s.mu.Unlock()
+	})
+}
+
+func benchmarkListBooks(b *testing.B, between func(*fakeStore)) {
 	store := newFakeStore()
 	for range 100 {
 		bk := newTestBook("alice", "A book of some length", nil)
@@ -677,6 +693,7 @@ func BenchmarkListBooks(b *testing.B) {
 	req := testRequest{method: "GET", target: "/api/books?limit=20", user: "alice"}
 	b.ReportAllocs()
 	for b.Loop() {
+		between(store)
 		if w := req.do(b, srv); w.Code != http.StatusOK {
 			b.Fatalf("status = %d", w.Code)
 		}

@@ -15,6 +15,13 @@ type fakeStore struct {
 	mu    sync.Mutex
 	books map[string]storage.Book
 	fail  error
+	// changes counts every write, to any user's books: coarser than
+	// storage.BookChanges, which is enough for a cache to be correct.
+	changes int64
+	// gone holds the users deleted since the store was made.
+	gone map[string]bool
+	// changesReads counts the calls of BookChanges.
+	changesReads int
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -37,6 +44,7 @@ func (s *fakeStore) CreateBook(_ context.Context, b storage.Book) error {
 		return storage.ErrConflict
 	}
 	s.books[b.ID] = b
+	s.changes++
 	return nil
 }
 
@@ -81,6 +89,7 @@ func (s *fakeStore) UpdateBook(_ context.Context, b storage.Book) error {
 	}
 	old.Title, old.Author, old.Year, old.UpdatedAt = b.Title, b.Author, b.Year, b.UpdatedAt
 	s.books[b.ID] = old
+	s.changes++
 	return nil
 }
 
@@ -95,7 +104,37 @@ func (s *fakeStore) DeleteBook(_ context.Context, userID, id string) error {
 		return storage.ErrNotFound
 	}
 	delete(s.books, id)
+	s.changes++
 	return nil
+}
+
+func (s *fakeStore) BookChanges(_ context.Context, userID string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.changesReads++
+	switch {
+	case s.fail != nil:
+		return 0, s.fail
+	case s.gone[userID]:
+		return 0, storage.ErrNotFound
+	}
+	return s.changes, nil
+}
+
+// deleteUser removes userID and their books as the database's cascade
+// does: with them goes their count, which no other count replaces.
+func (s *fakeStore) deleteUser(userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, b := range s.books {
+		if b.UserID == userID {
+			delete(s.books, id)
+		}
+	}
+	if s.gone == nil {
+		s.gone = make(map[string]bool)
+	}
+	s.gone[userID] = true
 }
 
 func (s *fakeStore) book(id string) (storage.Book, bool) {

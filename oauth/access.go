@@ -38,8 +38,8 @@ func (h *Handler) checkAccessToken(ctx context.Context, token string) (accessTok
 	if sig == "" {
 		return accessToken{}, fosite.ErrRequestUnauthorized.WithWrap(errNoAccessToken).WithDebug("The token is malformed.")
 	}
-	if err := h.strategy.Enigma.Validate(ctx, trimPrefix(token, accessTokenPrefix, "ory_at_")); err != nil {
-		return accessToken{}, fosite.ErrRequestUnauthorized.WithWrap(errNoAccessToken).WithDebug(err.Error())
+	if !h.accessMAC.valid(trimPrefix(token, accessTokenPrefix, "ory_at_")) {
+		return accessToken{}, fosite.ErrRequestUnauthorized.WithWrap(errNoAccessToken).WithDebug("The token's signature does not match.")
 	}
 	t, err := h.Store.GetTokenClaims(ctx, storage.KindAccess, sig)
 	switch {
@@ -56,11 +56,12 @@ func (h *Handler) checkAccessToken(ctx context.Context, token string) (accessTok
 	}
 	return accessToken{
 		Principal: Principal{
-			UserID:   t.Subject,
-			Username: t.Claims.Username,
-			ClientID: t.ClientID,
-			Scopes:   t.Claims.Scopes,
-			Audience: t.Claims.Audience,
+			UserID:      t.Subject,
+			Username:    t.Claims.Username,
+			ClientID:    t.ClientID,
+			Scopes:      t.Claims.Scopes,
+			Audience:    t.Claims.Audience,
+			BookChanges: t.SubjectBookChanges,
 		},
 		JKT:         t.Claims.JKT,
 		RequestedAt: t.RequestedAt,

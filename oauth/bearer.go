@@ -17,6 +17,9 @@ type Principal struct {
 	ClientID string
 	Scopes   []string
 	Audience []string // the resources the token is for; none for a first-wave token
+	// BookChanges is the user's storage.BookChanges, read in the token's
+	// statement for the books API's page cache; nil when it was not.
+	BookChanges *int64
 }
 
 type principalKey struct{}
@@ -31,6 +34,16 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 func UserID(ctx context.Context) string {
 	p, _ := PrincipalFrom(ctx)
 	return p.UserID
+}
+
+// BookChanges is userID's storage.BookChanges as the request's token check
+// read it, if it did and the token acts for userID.
+func BookChanges(ctx context.Context, userID string) (int64, bool) {
+	p, _ := PrincipalFrom(ctx)
+	if p.BookChanges == nil || p.UserID != userID || userID == "" {
+		return 0, false
+	}
+	return *p.BookChanges, true
 }
 
 // RequireScope guards a books API route: the request must carry a live

@@ -92,7 +92,9 @@ type Handler struct {
 	docs     *documents // nil when metadata documents are off
 	provider fosite.OAuth2Provider
 	strategy tokenStrategy
-	keys     *keyring
+	// accessMAC checks access tokens' HMACs, as strategy's Enigma does.
+	accessMAC *tokenMAC
+	keys      *keyring
 	// nonces hands out DPoP server nonces; nil when they are off.
 	nonces      *dpopNonces
 	fs          *fositeStore
@@ -185,6 +187,7 @@ func New(ctx context.Context, store Store, sessions *accounts.Sessions, cfg Conf
 		docs:        docs,
 		provider:    provider,
 		strategy:    strategy,
+		accessMAC:   newTokenMAC(cfg.TokenSecret, cfg.OldTokenSecrets),
 		keys:        keys,
 		fs:          fs,
 		userCodeKey: userCodeKey,

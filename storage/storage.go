@@ -165,6 +165,9 @@ type Token struct {
 	// access token need not decode it; nil when the row does not keep them
 	// (rows written before it could, among others).
 	Claims *TokenClaims
+	// SubjectBookChanges is the subject's BookChanges, which GetTokenClaims
+	// reads with the row; nil when there is no such user, and from GetToken.
+	SubjectBookChanges *int64
 }
 
 // TokenClaims is what a resource or an introspection needs of an access
@@ -386,7 +389,8 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token) error                                // ErrConflict
 	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound; inactive rows are returned with Active=false
 	// GetTokenClaims is GetToken for the checks that find what they need
-	// in Claims: it leaves out Data, RequestID and AccessSignature.
+	// in Claims: it leaves out Data, RequestID and AccessSignature, and
+	// adds SubjectBookChanges.
 	GetTokenClaims(ctx context.Context, kind TokenKind, signature string) (Token, error) // ErrNotFound
 	// DeactivateToken marks an active row inactive. It returns ErrInactive
 	// when the row exists but is already inactive and ErrNotFound when there
@@ -488,6 +492,10 @@ type Store interface {
 	ListBooks(ctx context.Context, userID, afterID string, limit int) ([]Book, error)
 	UpdateBook(ctx context.Context, b Book) error            // ErrNotFound; title, author, year, updated_at
 	DeleteBook(ctx context.Context, userID, id string) error // ErrNotFound
+	// BookChanges counts the writes to userID's books, from any instance
+	// or process: two equal counts mean the same books. ErrNotFound when
+	// there is no such user.
+	BookChanges(ctx context.Context, userID string) (int64, error)
 
 	// Signing keys, newest first. CreateSigningKey returns ErrConflict for
 	// a taken ID.

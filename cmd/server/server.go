@@ -283,7 +283,9 @@ func newHandler(ctx context.Context, cfg config, store storage.Store, secret []b
 			Address: func(r *http.Request) string { return accounts.LimitAddress(r, cfg.TrustedProxies) }}
 		mux.Handle("POST /oauth2/register", reg)
 	}
-	books.New(store, oauth.UserID, logger).Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
+	bh := books.New(store, oauth.UserID, logger)
+	bh.Changes = oauth.BookChanges
+	bh.Mount(mux, oauthHandler.RequireScope("books:read"), oauthHandler.RequireScope("books:write"))
 	mcpHandler := oauthHandler.Require(oauth.MCP, "")(mcp.New(mcp.Config{
 		Store: store,
 		Identity: func(r *http.Request) (string, []string) {

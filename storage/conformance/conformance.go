@@ -88,6 +88,14 @@ func newUser(username string) storage.User {
 	return storage.User{ID: storage.NewID(), Username: username, PasswordHash: "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA", CreatedAt: base}
 }
 
+// mustBookChanges returns userID's BookChanges as GetTokenClaims should.
+func mustBookChanges(t *testing.T, s storage.Store, userID string) *int64 {
+	t.Helper()
+	n, err := s.BookChanges(t.Context(), userID)
+	mustOK(t, "BookChanges", err)
+	return &n
+}
+
 func mustCreateUser(t *testing.T, s storage.Store, username string) storage.User {
 	t.Helper()
 	u := newUser(username)
@@ -676,6 +684,7 @@ var tokenTests = []test{
 			got, err := s.GetTokenClaims(ctx, want.Kind, want.Signature)
 			mustOK(t, "GetTokenClaims", err)
 			want.Data, want.RequestID, want.AccessSignature = nil, "", ""
+			want.SubjectBookChanges = mustBookChanges(t, s, u.ID)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("GetTokenClaims (-want +got):\n%s", diff)
 			}
@@ -960,6 +969,66 @@ var bookTests = []test{
 		}
 		if len(got) != 5 {
 			t.Errorf("ListBooks for bob returned %d books, want 5", len(got))
+		}
+	}},
+	{"BookChangesMoveWithEveryWrite", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
+		changes := func(u storage.User) int64 {
+			t.Helper()
+			n, err := s.BookChanges(ctx, u.ID)
+			mustOK(t, "BookChanges", err)
+			return n
+		}
+		b := storage.Book{ID: storage.NewID(), UserID: alice.ID, Title: "Dune", CreatedAt: base, UpdatedAt: base}
+		steps := []struct {
+			what  string
+			write func() error
+		}{
+			{"CreateBook", func() error { return s.CreateBook(ctx, b) }},
+			{"UpdateBook", func() error { b.Title = "Dune Messiah"; return s.UpdateBook(ctx, b) }},
+			{"DeleteBook", func() error { return s.DeleteBook(ctx, alice.ID, b.ID) }},
+		}
+		seen := map[int64]bool{changes(alice): true}
+		for _, st := range steps {
+			bobBefore := changes(bob)
+			mustOK(t, st.what, st.write())
+			n := changes(alice)
+			if seen[n] {
+				t.Errorf("after %s, BookChanges = %d, a count already seen", st.what, n)
+			}
+			seen[n] = true
+			if got := changes(bob); got != bobBefore {
+				t.Errorf("%s of alice's book moved bob's count from %d to %d", st.what, bobBefore, got)
+			}
+		}
+		mustOK(t, "CreateBook", s.CreateBook(ctx, storage.Book{ID: storage.NewID(), UserID: alice.ID, Title: "Emma", CreatedAt: base, UpdatedAt: base}))
+		mustOK(t, "DeleteUser", s.DeleteUser(ctx, alice.ID))
+		_, err := s.BookChanges(ctx, alice.ID)
+		wantErr(t, "BookChanges of a deleted user", err, storage.ErrNotFound)
+	}},
+	{"TokenClaimsCarryTheSubjectsBookChanges", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		u, c := mustCreateUser(t, s, "reader"), mustCreateClient(t, s, "")
+		user := newToken(storage.KindAccess, c.ID, u.ID, "req")
+		user.Claims = &storage.TokenClaims{Username: "reader"}
+		service := newToken(storage.KindAccess, c.ID, "", "req")
+		service.Claims = &storage.TokenClaims{}
+		mustCreateToken(t, s, user)
+		mustCreateToken(t, s, service)
+		for range 2 {
+			want := mustBookChanges(t, s, u.ID)
+			got, err := s.GetTokenClaims(ctx, user.Kind, user.Signature)
+			mustOK(t, "GetTokenClaims", err)
+			if got.SubjectBookChanges == nil || *got.SubjectBookChanges != *want {
+				t.Fatalf("GetTokenClaims read the book count %v, want %d", got.SubjectBookChanges, *want)
+			}
+			mustOK(t, "CreateBook", s.CreateBook(ctx, storage.Book{ID: storage.NewID(), UserID: u.ID, Title: "Dune", CreatedAt: base, UpdatedAt: base}))
+		}
+		got, err := s.GetTokenClaims(ctx, service.Kind, service.Signature)
+		mustOK(t, "GetTokenClaims", err)
+		if got.SubjectBookChanges != nil {
+			t.Errorf("a client's own token has the book count %d, want none", *got.SubjectBookChanges)
 		}
 	}},
 	{"ListEmpty", func(t *testing.T, s storage.Store) {

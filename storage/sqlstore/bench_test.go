@@ -167,6 +167,30 @@ func BenchmarkListBooks(b *testing.B) {
 	}
 }
 
+// BenchmarkBookChanges is the read before every GET /api/books: the count
+// that tells whether a cached page is still the user's books.
+func BenchmarkBookChanges(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s := mustOpen(b, be.newDSN(b))
+			u := storage.User{ID: storage.NewID(), Username: "reader", PasswordHash: "x", CreatedAt: time.Now()}
+			if err := s.CreateUser(b.Context(), u); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.BookChanges(b.Context(), u.ID); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkCodeExchangeTx is the storage side of redeeming an authorization
 // code: use the code, store an access and a refresh token, in one
 // transaction.

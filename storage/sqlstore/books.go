@@ -15,9 +15,10 @@ var (
 	qCreateBook = newQuery(`INSERT INTO books (` + bookColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	qGetBook    = newQuery(`SELECT ` + bookColumns + ` FROM books WHERE user_id = ? AND id = ?`)
 	// The owner is known, and not read back.
-	qListBooks  = newQuery(`SELECT id, title, author, year, created_at, updated_at FROM books WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?`)
-	qUpdateBook = newQuery(`UPDATE books SET title = ?, author = ?, year = ?, updated_at = ? WHERE user_id = ? AND id = ?`)
-	qDeleteBook = newQuery(`DELETE FROM books WHERE user_id = ? AND id = ?`)
+	qListBooks   = newQuery(`SELECT id, title, author, year, created_at, updated_at FROM books WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?`)
+	qUpdateBook  = newQuery(`UPDATE books SET title = ?, author = ?, year = ?, updated_at = ? WHERE user_id = ? AND id = ?`)
+	qDeleteBook  = newQuery(`DELETE FROM books WHERE user_id = ? AND id = ?`)
+	qBookChanges = newQuery(`SELECT book_changes FROM users WHERE id = ?`)
 )
 
 func (s *Store) CreateBook(ctx context.Context, b storage.Book) error {
@@ -92,6 +93,16 @@ func (s *Store) DeleteBook(ctx context.Context, userID, id string) error {
 		return fmt.Errorf("delete book %q: %w", id, err)
 	}
 	return nil
+}
+
+// BookChanges reads the count migration 0017's triggers keep.
+func (s *Store) BookChanges(ctx context.Context, userID string) (int64, error) {
+	ctx = quickRead(ctx)
+	var n int64
+	if err := s.stmt(ctx, qBookChanges).QueryRowContext(ctx, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("book changes of user %q: %w", userID, s.d.translate(err))
+	}
+	return n, nil
 }
 
 func scanBook(row scanner) (storage.Book, error) {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,9 +17,12 @@ const (
 )
 
 var (
-	qCreateToken    = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	qGetToken       = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
-	qGetTokenClaims = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
+	qCreateToken = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qGetToken    = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
+	// The subject's book count comes along: the books API would read it
+	// next, and in the same statement it costs an index probe, not a query.
+	qGetTokenClaims = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
+		`, (SELECT book_changes FROM users WHERE users.id = tokens.subject) FROM tokens WHERE kind = ? AND signature = ?`)
 	// The condition on active makes the update the arbiter between racing
 	// redemptions: only one of them can change the row.
 	qDeactivateToken = newQuery(`UPDATE tokens SET active = FALSE WHERE kind = ? AND signature = ? AND active`)
@@ -40,7 +44,8 @@ var (
 		WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`)
 	// qGetTokenClaimsCounted is qGetTokenClaims with the count last.
 	qGetTokenClaimsCounted = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
-		`, (SELECT n FROM client_changes WHERE id = 1) FROM tokens WHERE kind = ? AND signature = ?`)
+		`, (SELECT book_changes FROM users WHERE users.id = tokens.subject), (SELECT n FROM client_changes WHERE id = 1)
+		FROM tokens WHERE kind = ? AND signature = ?`)
 )
 
 // CreateToken stores t. A taken kind and signature is storage.ErrConflict.
@@ -125,9 +130,10 @@ func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, sign
 	ctx = quickRead(ctx)
 	t := storage.Token{Kind: kind, Signature: signature}
 	var c claimColumns
+	var bookChanges sql.NullInt64
 	var changes int64
 	dest := []any{&t.ClientID, &t.Subject, &t.Active, timeDest{&t.RequestedAt}, timeDest{&t.ExpiresAt},
-		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT, &changes}
+		&c.has, &c.Username, &c.scopes, &c.audience, &c.JKT, &bookChanges, &changes}
 	q := qGetTokenClaimsCounted
 	_, pending := check.Pending()
 	if !pending {
@@ -138,6 +144,9 @@ func (s *Store) GetTokenClaims(ctx context.Context, kind storage.TokenKind, sign
 	}
 	if pending {
 		check.Confirm(changes)
+	}
+	if bookChanges.Valid {
+		t.SubjectBookChanges = &bookChanges.Int64
 	}
 	t.Claims = c.claims()
 	return t, nil
