@@ -261,7 +261,7 @@ func connectSQLite(ctx context.Context, path string, opts Options) (handles, err
 	write.SetMaxIdleConns(1)
 	// The first connection switches the file to WAL, which readers rely on
 	// to run beside the writer.
-	if err := write.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, write); err != nil {
 		write.Close()
 		return handles{}, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -274,6 +274,29 @@ func connectSQLite(ctx context.Context, path string, opts Options) (handles, err
 	read.SetMaxOpenConns(opts.SQLiteReaders)
 	read.SetMaxIdleConns(opts.SQLiteReaders)
 	return handles{d: sqliteDialect, write: write, read: read}, nil
+}
+
+// pingSQLite opens the first connection. While another process or Store
+// is creating the file or switching it to WAL, SQLite can answer
+// SQLITE_BUSY at once instead of waiting out the busy timeout (it does not
+// wait where waiting could deadlock, about 1 in 100 of eight Stores
+// opening a new file together); the switch takes milliseconds, so the
+// ping is tried again for up to the busy timeout.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	const pause, timeout = 20 * time.Millisecond, 5 * time.Second
+	deadline := time.Now().Add(timeout)
+	for {
+		err := db.PingContext(ctx)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 func connectPostgres(ctx context.Context, dsn string, opts Options) (handles, error) {
