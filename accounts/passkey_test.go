@@ -476,6 +476,9 @@ func TestPasskeyRegistration(t *testing.T) {
 	if status != http.StatusConflict {
 		t.Fatalf("same passkey again: %d %v, want 409", status, answer)
 	}
+	// Passkeys are listed by when they were added; ids made in the same
+	// millisecond have no order.
+	e.now = e.now.Add(time.Second)
 	e.register(b, newSoftKey(t), "Phone")
 	keys, err := e.store.ListPasskeys(t.Context(), u.ID)
 	if err != nil || len(keys) != 2 || keys[0].Name != "Passkey 1" || keys[1].Name != "Phone" {
@@ -508,6 +511,9 @@ func TestPasskeyRemoveAndRename(t *testing.T) {
 	e := newPasskeyEnv(t)
 	b, u := e.signedIn("carol", true)
 	e.register(b, newSoftKey(t), "Laptop")
+	// Passkeys are listed by when they were added; ids made in the same
+	// millisecond have no order.
+	e.now = e.now.Add(time.Second)
 	e.register(b, newSoftKey(t), "Phone")
 	keys, err := e.store.ListPasskeys(t.Context(), u.ID)
 	if err != nil || len(keys) != 2 {

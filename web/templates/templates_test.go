@@ -554,7 +554,7 @@ func TestAppForm(t *testing.T) {
 	t.Run("new", func(t *testing.T) {
 		_, doc := render(t, AppForm(AppFormView{Page: signedIn, Name: hostileName, RedirectURIs: "https://a.example/cb\nhttps://b.example/cb", Public: true, Scope: "openid books:read", Error: "bad"}))
 		form := formWithAction(t, doc, "/apps")
-		wantFields(t, form, "name", "redirect_uris", "post_logout_redirect_uris", "client_type", "scope", "jwks")
+		wantFields(t, form, "name", "redirect_uris", "post_logout_redirect_uris", "id_token_signed_response_alg", "client_type", "scope", "jwks")
 		if ta := elements(form, "textarea"); len(ta) != 3 || attrOf(ta[0], "name") != "redirect_uris" || text(ta[0]) != "https://a.example/cb https://b.example/cb" || attrOf(ta[2], "name") != "jwks" {
 			t.Error("redirect_uris is not a textarea keeping its lines, followed by the post_logout_redirect_uris and jwks textareas")
 		}
@@ -581,7 +581,7 @@ func TestAppForm(t *testing.T) {
 	t.Run("edit", func(t *testing.T) {
 		_, doc := render(t, AppForm(AppFormView{Page: signedIn, ClientID: "c_conf", Name: "Bookshelf", RedirectURIs: "https://a.example/cb"}))
 		form := formWithAction(t, doc, "/apps/c_conf")
-		wantFields(t, form, "name", "redirect_uris", "post_logout_redirect_uris")
+		wantFields(t, form, "name", "redirect_uris", "post_logout_redirect_uris", "id_token_signed_response_alg")
 	})
 }
 
@@ -621,7 +621,7 @@ func TestApp(t *testing.T) {
 	}
 
 	edit := formWithAction(t, doc, "/apps/c_conf")
-	wantFields(t, edit, "name", "redirect_uris", "post_logout_redirect_uris")
+	wantFields(t, edit, "name", "redirect_uris", "post_logout_redirect_uris", "id_token_signed_response_alg")
 	if ta := elements(edit, "textarea"); len(ta) != 2 || ta[0].FirstChild == nil || ta[0].FirstChild.Data != v.RedirectURIs {
 		t.Error("edit form does not hold the redirect URIs one per line")
 	}
