@@ -36,6 +36,8 @@ run ./accounts FuzzSafeReturnTo 12
 run ./accounts FuzzPasskeyFinish 12
 run ./clients FuzzMatchRedirectURI 12
 run ./clients FuzzParseDocument 12
+run ./oauth FuzzDecodeRequest 12
+run ./oauth FuzzTokenMAC 12
 # Whole requests through the OAuth handler on SQLite: slower executions.
 run ./oauth FuzzTokenRequest 30
 run ./oauth FuzzAuthorizeRequest 30
