@@ -287,6 +287,13 @@ func TestVerifyDPoPStrictJWS(t *testing.T) {
 		i := strings.IndexByte(alphabet, seg[len(seg)-1])
 		return seg[:len(seg)-1] + string(alphabet[i^1])
 	}
+	// Standard base64 differs from base64url only at - and _, which the
+	// base64url of ASCII JSON hardly ever holds and a signature of 86
+	// characters lacks about one time in fifteen.
+	std := good
+	for !strings.ContainsAny(segments(t, std)[2], "-_") {
+		std = es.SignRaw(header(""), claims)
+	}
 	cases := map[string]string{
 		"padded signature":           good + "==",
 		"padded claims":              s[0] + "." + s[1] + "=." + s[2],
@@ -295,7 +302,7 @@ func TestVerifyDPoPStrictJWS(t *testing.T) {
 		"newline in claims":          s[0] + "." + s[1][:4] + "\n" + s[1][4:] + "." + s[2],
 		"four parts":                 good + ".x",
 		"two parts":                  s[0] + "." + s[1],
-		"standard base64":            strings.NewReplacer("-", "+", "_", "/").Replace(good),
+		"standard base64":            strings.NewReplacer("-", "+", "_", "/").Replace(std),
 		"crit":                       es.SignRaw(header(`,"crit":["exp"],"exp":1`), claims),
 		"b64 false":                  es.SignRaw(header(`,"b64":false,"crit":["b64"]`), claims),
 		"upper-case ALG":             es.SignRaw(strings.Replace(header(""), `"alg"`, `"ALG"`, 1), claims),
