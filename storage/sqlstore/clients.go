@@ -101,14 +101,11 @@ const maxCachedClients = 10_000
 // cache keeps its own copy too: a caller changing a list it was given
 // must not change the client for others.
 func (cc *clientCache) get(id string, n int64) (storage.Client, bool) {
-	cc.mu.RLock()
-	c, ok := cc.clients[id]
-	ok = ok && cc.n == n
-	cc.mu.RUnlock()
-	if !ok {
+	c, at, ok := cc.current(id)
+	if !ok || at != n {
 		return storage.Client{}, false
 	}
-	return cloneClient(c), true
+	return c, true
 }
 
 // current returns a copy of the cached client and the count the cache was

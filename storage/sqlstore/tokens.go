@@ -14,15 +14,17 @@ import (
 const (
 	tokenColumns      = `kind, signature, request_id, client_id, subject, active, access_signature, requested_at, expires_at, ` + tokenClaimColumns
 	tokenClaimColumns = `has_claims, username, scopes, audience, dpop_jkt`
+	// tokenCheckColumns are what a token check reads: the claims and, from
+	// the subject's row, the book count the books API would read next,
+	// which in the same statement costs an index probe, not a query.
+	tokenCheckColumns = `client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
+		`, (SELECT book_changes FROM users WHERE users.id = tokens.subject)`
 )
 
 var (
-	qCreateToken = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	qGetToken    = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
-	// The subject's book count comes along: the books API would read it
-	// next, and in the same statement it costs an index probe, not a query.
-	qGetTokenClaims = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
-		`, (SELECT book_changes FROM users WHERE users.id = tokens.subject) FROM tokens WHERE kind = ? AND signature = ?`)
+	qCreateToken    = newQuery(`INSERT INTO tokens (` + tokenColumns + `, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qGetToken       = newQuery(`SELECT ` + tokenColumns + `, data FROM tokens WHERE kind = ? AND signature = ?`)
+	qGetTokenClaims = newQuery(`SELECT ` + tokenCheckColumns + ` FROM tokens WHERE kind = ? AND signature = ?`)
 	// The condition on active makes the update the arbiter between racing
 	// redemptions: only one of them can change the row.
 	qDeactivateToken = newQuery(`UPDATE tokens SET active = FALSE WHERE kind = ? AND signature = ? AND active`)
@@ -43,8 +45,7 @@ var (
 			?::boolean, ?::text, ?::text, ?::text, ?::text, ?::bytea
 		WHERE (SELECT n FROM client_changes WHERE id = 1) = ?`)
 	// qGetTokenClaimsCounted is qGetTokenClaims with the count last.
-	qGetTokenClaimsCounted = newQuery(`SELECT client_id, subject, active, requested_at, expires_at, ` + tokenClaimColumns +
-		`, (SELECT book_changes FROM users WHERE users.id = tokens.subject), (SELECT n FROM client_changes WHERE id = 1)
+	qGetTokenClaimsCounted = newQuery(`SELECT ` + tokenCheckColumns + `, (SELECT n FROM client_changes WHERE id = 1)
 		FROM tokens WHERE kind = ? AND signature = ?`)
 )
 
