@@ -29,10 +29,6 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// A GOMEMLIMIT in the environment wins (see memlimit.go).
-	if os.Getenv("GOMEMLIMIT") == "" {
-		go followLiveHeap(ctx)
-	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)

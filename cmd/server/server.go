@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) error {
 	logger, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	// A GOMEMLIMIT in the environment wins (see memlimit.go).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		go followLiveHeap(ctx)
 	}
 	srv, err := start(ctx, cfg, logger)
 	if err != nil {
